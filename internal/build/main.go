@@ -1,0 +1,180 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/slipwayci/slipway/internal/ci"
+	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/version"
+)
+
+const usage = `usage: slipway build [flags] [packages]
+
+Cross-compiles the module's main packages (default: all of them) for each
+platform, reproducibly, into --out with SHA256SUMS and slipway.json.
+
+Flags:
+`
+
+// Main runs the build step with the given process environment.
+func Main(ctx context.Context, env cli.Env) error {
+	fs := flag.NewFlagSet("slipway build", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		platforms = fs.String("platforms", DefaultPlatforms, "comma-separated `os/arch[/variant]` list")
+		packages  = listFlag{comma: true}
+		ldflags   = fs.String("ldflags", DefaultLDFlags, "-ldflags `template`: {{.Version}} {{.Commit}} {{.ShortCommit}} {{.Date}} {{.Env.NAME}}")
+		tags      = listFlag{comma: true}
+		buildEnv  listFlag
+		out       = fs.String("out", "dist", "output `directory`")
+		dir       = fs.String("dir", ".", "a `directory` inside the module to build")
+		parallel  = fs.Int("parallel", 0, "platforms built at once (0: one per core)")
+		showVer   = fs.Bool("version", false, "print slipway's version and exit")
+	)
+	fs.Var(&packages, "packages", "main `packages` or patterns, e.g. ./cmd/... (also as arguments)")
+	fs.Var(&tags, "tags", "comma-separated build `tags`")
+	fs.Var(&buildEnv, "env", "`KEY=VALUE` for the compiler's environment (repeatable)")
+	if err := fs.Parse(env.Args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(env.Stdout, usage)
+			fs.SetOutput(env.Stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		return cli.Usagef("%v; see slipway build --help", err)
+	}
+	if *showVer {
+		fmt.Fprintf(env.Stdout, "slipway-build %s\n", version.String())
+		return nil
+	}
+
+	outDir := *out
+	p := ci.Detect(ci.Options{
+		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir,
+		Step: "build", SummaryFile: filepath.Join(outDir, "summary.md"),
+	})
+	if err := ci.ApplyInputs(fs, p); err != nil {
+		return cli.Usage(err)
+	}
+	outDir = *out
+	pkgs := append(packages.values, fs.Args()...)
+
+	rec, err := Build(ctx, Options{
+		Dir:       resolve(env.Dir, *dir),
+		Platforms: *platforms,
+		Packages:  pkgs,
+		LDFlags:   *ldflags,
+		Tags:      tags.values,
+		Env:       buildEnv.values,
+		Out:       resolve(env.Dir, outDir),
+		Parallel:  *parallel,
+		Environ:   env.Environ,
+		CI:        p.Info(),
+		Log:       p.Stderr(),
+		Annotate:  p.Annotate,
+	})
+	if err != nil {
+		return err
+	}
+	return report(p, outDir, rec)
+}
+
+// report hands the result to the platform: outputs and a summary.
+func report(p ci.Platform, outDir string, rec *record.Record) error {
+	type artifact struct {
+		Name     string `json:"name"`
+		Path     string `json:"path"`
+		Platform string `json:"platform"`
+		SHA256   string `json:"sha256"`
+		Size     int64  `json:"size"`
+	}
+	arts := make([]artifact, 0, len(rec.Artifacts))
+	for _, a := range rec.Artifacts {
+		arts = append(arts, artifact{a.Name, filepath.ToSlash(filepath.Join(outDir, a.Path)), a.Platform, a.SHA256, a.Size})
+	}
+	js, err := json.Marshal(arts)
+	if err != nil {
+		return err
+	}
+	for _, o := range [][2]string{
+		{"artifacts", string(js)},
+		{"record", filepath.ToSlash(filepath.Join(outDir, record.File))},
+		{"version", rec.Version},
+	} {
+		if err := p.SetOutput(o[0], o[1]); err != nil {
+			return fmt.Errorf("setting output %s: %w", o[0], err)
+		}
+	}
+	return p.WriteSummary(Summary(rec))
+}
+
+// Summary is the build's step summary: one row per binary.
+func Summary(rec *record.Record) *ci.Summary {
+	s := &ci.Summary{
+		Title: fmt.Sprintf("Slipway build: %s %s", rec.Module, rec.Version),
+		Lines: []string{fmt.Sprintf("commit `%s` · %s · source date %s", orNone(rec.Commit), rec.GoVersion, rec.Date)},
+		Table: ci.Table{
+			Header: []string{"Platform", "Binary", "Size", "SHA-256"},
+			Short: func(col int, cell string) string {
+				if col == 3 && len(cell) > 16 {
+					return cell[:16] + "…"
+				}
+				return cell
+			},
+		},
+	}
+	for _, a := range rec.Artifacts {
+		s.Table.Rows = append(s.Table.Rows, []string{a.Platform, a.Path, humanSize(a.Size), a.SHA256})
+	}
+	return s
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func resolve(base, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(base, p)
+}
+
+// listFlag collects values given repeatedly, newline-separated (GitHub
+// inputs arrive as one multi-line string) and, if comma, comma-separated.
+type listFlag struct {
+	values []string
+	comma  bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.values, ",") }
+
+func (l *listFlag) Set(s string) error {
+	for _, v := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || (l.comma && r == ',') }) {
+		if v = strings.TrimSpace(v); v != "" {
+			l.values = append(l.values, v)
+		}
+	}
+	return nil
+}

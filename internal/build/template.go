@@ -1,0 +1,42 @@
+package build
+
+import (
+	"fmt"
+	"strings"
+	"text/template"
+)
+
+// templateData is what an --ldflags template sees.
+type templateData struct {
+	Version     string
+	Tag         string
+	Commit      string
+	ShortCommit string
+	Date        string
+	Timestamp   int64
+	Env         map[string]string
+	Os          string
+	Arch        string
+	Variant     string
+}
+
+func parseLDFlags(s string) (*template.Template, error) {
+	t, err := template.New("ldflags").Option("missingkey=error").Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("--ldflags template: %s", strings.TrimPrefix(err.Error(), "template: "))
+	}
+	return t, nil
+}
+
+func (d templateData) render(t *template.Template, p Platform) (string, error) {
+	d.Os, d.Arch, d.Variant = p.OS, p.Arch, p.Variant
+	var b strings.Builder
+	if err := t.Execute(&b, d); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "template: ")
+		if strings.Contains(msg, "map has no entry for key") {
+			msg += "; set that environment variable or pass it with --env"
+		}
+		return "", fmt.Errorf("--ldflags template: %s", msg)
+	}
+	return b.String(), nil
+}

@@ -1,0 +1,130 @@
+// Package cli holds what every slipway step binary shares: the process
+// environment handed to a step, and the mapping from errors to exit codes.
+//
+// Exit codes: 0 ok, 1 failure, 2 usage or configuration, 3 policy refusal.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Exit codes shared by every step.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+	ExitPolicy  = 3
+)
+
+// Env is everything a step takes from its process, so tests can run a step
+// in-process with their own environment and streams.
+type Env struct {
+	Args []string
+	// Environ is the environment as KEY=VALUE pairs.
+	Environ []string
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+	// Dir is the working directory; relative paths are resolved against it.
+	Dir string
+}
+
+// OS returns the Env of the running process.
+func OS() (Env, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return Env{}, fmt.Errorf("finding working directory: %w", err)
+	}
+	return Env{
+		Args:    os.Args[1:],
+		Environ: os.Environ(),
+		Stdin:   os.Stdin,
+		Stdout:  os.Stdout,
+		Stderr:  os.Stderr,
+		Dir:     dir,
+	}, nil
+}
+
+// Getenv returns the value of key in Environ; the last one wins, as in
+// os/exec.
+func (e Env) Getenv(key string) string {
+	for i := len(e.Environ) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(e.Environ[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// codedError carries an exit code with an error.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+func (e *codedError) ExitCode() int { return e.code }
+
+// Usage marks err as a usage or configuration error (exit 2).
+func Usage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &codedError{code: ExitUsage, err: err}
+}
+
+// Usagef formats a usage or configuration error (exit 2).
+func Usagef(format string, args ...any) error {
+	return Usage(fmt.Errorf(format, args...))
+}
+
+// Policy marks err as a policy refusal (exit 3).
+func Policy(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &codedError{code: ExitPolicy, err: err}
+}
+
+// Silent is returned when the step already reported the failure itself (for
+// example as annotations) and only the exit code is left to give.
+type Silent struct{ Code int }
+
+func (s *Silent) Error() string { return fmt.Sprintf("exit status %d", s.Code) }
+func (s *Silent) ExitCode() int { return s.Code }
+
+// ExitCode returns the exit code for err, and prints err as one line on w
+// prefixed by prog. A nil error is 0; an error without a code is 1.
+func ExitCode(w io.Writer, prog string, err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitFailure
+	var coder interface{ ExitCode() int }
+	if errors.As(err, &coder) {
+		code = coder.ExitCode()
+	}
+	var silent *Silent
+	if !errors.As(err, &silent) {
+		// One line, always: a multi-line error is a hard read in a CI log.
+		msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+		fmt.Fprintf(w, "%s: %s\n", prog, msg)
+	}
+	return code
+}
+
+// Run runs a step's main function with the process environment and returns
+// the exit code, having printed any error as one line on stderr.
+func Run(ctx context.Context, prog string, main func(context.Context, Env) error) int {
+	env, err := OS()
+	if err == nil {
+		err = main(ctx, env)
+	}
+	return ExitCode(os.Stderr, prog, err)
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests need, only where it is missing, so a
+# fresh machine (and CI) gets the same tools a developer has.
+set -euo pipefail
+
+ACT_VERSION=v0.2.89
+GITLAB_CI_LOCAL_VERSION=4.60.1
+
+gobin="$(go env GOPATH)/bin"
+export PATH="$gobin:$PATH"
+
+need_apt=()
+for pair in docker-registry:docker-registry runc:runc umoci:umoci skopeo:skopeo rsync:rsync git:git; do
+  cmd=${pair%%:*} pkg=${pair##*:}
+  command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "install-test-deps: apt-get install ${need_apt[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # Debian starts the registry as a service on :5000; the tests start their own.
+  if command -v systemctl >/dev/null 2>&1; then
+    $sudo_cmd systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
+fi
+
+if ! command -v act >/dev/null 2>&1 || ! act --version 2>/dev/null | grep -q "${ACT_VERSION#v}"; then
+  echo "install-test-deps: go install github.com/nektos/act@${ACT_VERSION}"
+  go install "github.com/nektos/act@${ACT_VERSION}"
+fi
+
+if ! command -v gitlab-ci-local >/dev/null 2>&1 || [ "$(gitlab-ci-local --version 2>/dev/null)" != "$GITLAB_CI_LOCAL_VERSION" ]; then
+  echo "install-test-deps: npm install -g gitlab-ci-local@${GITLAB_CI_LOCAL_VERSION}"
+  npm install -g --no-audit --no-fund "gitlab-ci-local@${GITLAB_CI_LOCAL_VERSION}" >/dev/null
+fi
