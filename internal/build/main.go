@@ -56,17 +56,16 @@ func Main(ctx context.Context, env cli.Env) error {
 		return nil
 	}
 
-	outDir := *out
-	p := ci.Detect(ci.Options{
-		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir,
-		Step: "build", SummaryFile: filepath.Join(outDir, "summary.md"),
-	})
-	if err := ci.ApplyInputs(fs, p); err != nil {
+	p, err := ci.Start(fs, ci.Options{
+		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir, Step: "build",
+	}, func() string { return filepath.Join(*out, "summary.md") })
+	if err != nil {
 		return cli.Usage(err)
 	}
-	outDir = *out
+	outDir := *out
 	pkgs := append(packages.values, fs.Args()...)
 
+	endGroup := p.Group("slipway build: " + *platforms)
 	rec, err := Build(ctx, Options{
 		Dir:       resolve(env.Dir, *dir),
 		Platforms: *platforms,
@@ -81,6 +80,7 @@ func Main(ctx context.Context, env cli.Env) error {
 		Log:       p.Stderr(),
 		Annotate:  p.Annotate,
 	})
+	endGroup()
 	if err != nil {
 		return err
 	}

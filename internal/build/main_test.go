@@ -383,3 +383,33 @@ func TestCompileErrorAnnotatesOnGitHub(t *testing.T) {
 		t.Errorf("stdout lacks %q:\n%s", want, stdout)
 	}
 }
+
+// TestGitLabVariablesAndDotenv runs the step as a GitLab job: flags from
+// SLIPWAY_* variables (the summary follows SLIPWAY_OUT), outputs in the
+// dotenv report.
+func TestGitLabVariablesAndDotenv(t *testing.T) {
+	dir := testkit.SampleRepo(t, "hello", t.TempDir())
+	environ := []string{"GITLAB_CI=true", "SLIPWAY_PLATFORMS=linux/arm64", "SLIPWAY_OUT=out", "SLIPWAY_PACKAGES=./cmd/helloctl", "SLIPWAY_VERSION=v9.9.9"}
+	stdout, stderr, code := run(t, dir, environ)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "section_start:") || !strings.Contains(stdout, "section_end:") {
+		t.Errorf("no collapsible section in the log:\n%s", stdout)
+	}
+	env, err := os.ReadFile(filepath.Join(dir, "slipway.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"SLIPWAY_BUILD_RECORD=out/slipway.json\n", `SLIPWAY_BUILD_ARTIFACTS=[{"name":"helloctl","path":"out/helloctl_linux_arm64/helloctl"`} {
+		if !strings.Contains(string(env), want) {
+			t.Errorf("slipway.env lacks %q:\n%s", want, env)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "summary.md")); err != nil {
+		t.Errorf("summary not under SLIPWAY_OUT: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dist")); err == nil {
+		t.Errorf("dist was created although SLIPWAY_OUT=out")
+	}
+}

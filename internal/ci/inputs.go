@@ -5,6 +5,10 @@ import (
 	"fmt"
 )
 
+// metaFlags are about slipway itself, never inputs: a GitLab variable
+// SLIPWAY_VERSION that pins slipway must not turn into --version.
+var metaFlags = map[string]bool{"version": true, "help": true}
+
 // ApplyInputs fills every flag that the command line left unset from the
 // platform's inputs, so a command line always wins over the environment.
 // Call it after fs.Parse.
@@ -13,7 +17,7 @@ func ApplyInputs(fs *flag.FlagSet, p Platform) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || set[f.Name] {
+		if err != nil || set[f.Name] || metaFlags[f.Name] {
 			return
 		}
 		v, ok := p.Input(f.Name)
@@ -25,4 +29,17 @@ func ApplyInputs(fs *flag.FlagSet, p Platform) error {
 		}
 	})
 	return err
+}
+
+// Start detects the platform and fills unset flags from its inputs. The
+// summary file is named only after that, by summaryFile, since it usually
+// depends on an input such as --out.
+func Start(fs *flag.FlagSet, o Options, summaryFile func() string) (Platform, error) {
+	if err := ApplyInputs(fs, Detect(o)); err != nil {
+		return nil, err
+	}
+	if summaryFile != nil {
+		o.SummaryFile = summaryFile()
+	}
+	return Detect(o), nil
 }
