@@ -155,8 +155,7 @@ func (g *github) Mask(secret string) {
 
 func (g *github) command(name string, props githubactions.CommandProperties, msg string) {
 	cmd := &githubactions.Command{Name: name, Properties: props, Message: msg}
-	// Write errors on the log stream are not worth failing a step for.
-	fmt.Fprintln(g.o.Stdout, cmd.String())
+	g.stdout.command(cmd.String())
 }
 
 func (g *github) Info() Info {
