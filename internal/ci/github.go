@@ -12,12 +12,11 @@ import (
 )
 
 // github runs under GitHub Actions (and act). It uses go-githubactions to
-// format workflow commands and read the run's context, but writes the
-// environment files itself: the library panics when a file is missing and
+// format and escape workflow commands, but writes the environment files
+// itself: the library panics when a file is missing and
 // uses a fixed heredoc delimiter that an untrusted value could close early.
 type github struct {
 	o       Options
-	action  *githubactions.Action
 	secrets *secrets
 	stdout  *stream
 	stderr  *stream
@@ -29,7 +28,6 @@ func newGitHub(o Options) *github {
 	s := &secrets{}
 	return &github{
 		o:       o,
-		action:  githubactions.New(githubactions.WithGetenv(o.Getenv), githubactions.WithWriter(o.Stdout)),
 		secrets: s,
 		stdout:  newStream(o.Stdout, s, true),
 		stderr:  newStream(o.Stderr, s, true),
