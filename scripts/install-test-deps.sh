@@ -4,6 +4,7 @@
 set -euo pipefail
 
 ACT_VERSION=v0.2.89
+KUSTOMIZE_VERSION=v5.7.1
 GITLAB_CI_LOCAL_VERSION=4.60.1
 
 gobin="$(go env GOPATH)/bin"
@@ -29,6 +30,11 @@ fi
 if ! command -v act >/dev/null 2>&1 || ! act --version 2>/dev/null | grep -q "${ACT_VERSION#v}"; then
   echo "install-test-deps: go install github.com/nektos/act@${ACT_VERSION}"
   go install "github.com/nektos/act@${ACT_VERSION}"
+fi
+
+if ! command -v kustomize >/dev/null 2>&1 || ! kustomize version 2>/dev/null | grep -q "${KUSTOMIZE_VERSION}"; then
+  echo "install-test-deps: go install sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
+  go install "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
 fi
 
 if ! command -v gitlab-ci-local >/dev/null 2>&1 || [ "$(gitlab-ci-local --version 2>/dev/null)" != "$GITLAB_CI_LOCAL_VERSION" ]; then

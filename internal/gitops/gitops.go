@@ -1,0 +1,433 @@
+// Package gitops pins image references in deployment manifests to a digest:
+// Kubernetes YAML, kustomization.yaml and Helm values. It edits the text in
+// place, so formatting and comments survive and the diff a workflow commits
+// is the one line that changed.
+package gitops
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/slipwayci/slipway/internal/safefile"
+)
+
+// Target is the image to pin.
+type Target struct {
+	// Match lists the repositories that refer to this image in the
+	// manifests (registry/path, no tag or digest). Repository itself
+	// always matches.
+	Match []string
+	// Repository is where the manifests should pull from.
+	Repository string
+	// Digest is the image's digest, sha256:….
+	Digest string
+	// Tag, if set, is kept beside the digest where a Helm chart joins
+	// repository and tag ("1.2.3@sha256:…").
+	Tag string
+}
+
+// Change is one edited value.
+type Change struct {
+	File string // relative to the directory rewritten
+	Line int
+	Old  string
+	New  string
+}
+
+// Skipped is a file that could not be read as YAML (a Helm template, say).
+type Skipped struct {
+	File   string
+	Reason string
+}
+
+// Result lists what Rewrite changed and what it left alone.
+type Result struct {
+	Changes []Change
+	Skipped []Skipped
+}
+
+// Rewrite pins every reference to t in the YAML files under dir. Each file
+// is rewritten atomically; with dryRun nothing is written.
+func Rewrite(dir string, t Target, dryRun bool) (Result, error) {
+	m, err := newMatcher(t)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == ".git" || (d.Name() == "templates" && isChart(filepath.Dir(path))) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if ext := filepath.Ext(path); ext != ".yaml" && ext != ".yml" {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, path)
+		rel = filepath.ToSlash(rel)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", rel, err)
+		}
+		edits, err := m.file(data, filepath.Base(path))
+		if err != nil {
+			res.Skipped = append(res.Skipped, Skipped{File: rel, Reason: err.Error()})
+			return nil
+		}
+		if len(edits) == 0 {
+			return nil
+		}
+		out, err := apply(data, edits)
+		if err != nil {
+			return fmt.Errorf("editing %s: %w", rel, err)
+		}
+		for _, e := range edits {
+			res.Changes = append(res.Changes, Change{File: rel, Line: e.line, Old: e.old, New: e.new})
+		}
+		if dryRun {
+			return nil
+		}
+		info, _ := d.Info()
+		return safefile.Write(path, out, info.Mode().Perm())
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("rewriting manifests in %s: %w", dir, err)
+	}
+	return res, nil
+}
+
+func isChart(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "Chart.yaml"))
+	return err == nil
+}
+
+type matcher struct {
+	names map[string]bool // normalised repository names
+	t     Target
+	ref   string // repository@digest
+}
+
+func newMatcher(t Target) (*matcher, error) {
+	if !strings.HasPrefix(t.Digest, "sha256:") || len(t.Digest) != len("sha256:")+64 {
+		return nil, fmt.Errorf("digest %q is not sha256:<64 hex>", t.Digest)
+	}
+	m := &matcher{names: map[string]bool{}, t: t, ref: t.Repository + "@" + t.Digest}
+	for _, r := range append([]string{t.Repository}, t.Match...) {
+		repo, err := name.NewRepository(r)
+		if err != nil {
+			return nil, fmt.Errorf("repository %q: %w", r, err)
+		}
+		m.names[repo.Name()] = true
+	}
+	return m, nil
+}
+
+// matches reports whether an image reference (with or without tag and
+// digest) names one of the target's repositories.
+func (m *matcher) matches(ref string) bool {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		// repo:tag@digest is valid in Kubernetes but not to ParseReference.
+		if i := strings.LastIndex(ref, "@"); i > 0 {
+			return m.matches(ref[:i])
+		}
+		return false
+	}
+	return m.names[r.Context().Name()]
+}
+
+func (m *matcher) matchesRepo(repo string) bool {
+	r, err := name.NewRepository(repo)
+	return err == nil && m.names[r.Name()]
+}
+
+// edit replaces one scalar, or inserts a line when line > 0 and node is nil.
+type edit struct {
+	node     *yaml.Node // the scalar to replace
+	after    *yaml.Node // insert a new line after this node's line…
+	indent   int        // …with this indentation
+	key      string     // …as "key: value"
+	deleting bool       // remove the line of node's key
+	line     int
+	old, new string
+}
+
+func (m *matcher) file(data []byte, base string) ([]edit, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var edits []edit
+	for {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, err
+		}
+		if len(doc.Content) == 0 {
+			continue
+		}
+		root := doc.Content[0]
+		kustomization := base == "kustomization.yaml" || base == "kustomization.yml" || scalar(root, "kind") == "Kustomization"
+		m.walk(root, kustomization, &edits)
+	}
+	// Values already pinned are not changes.
+	kept := edits[:0]
+	for _, e := range edits {
+		if e.node != nil && !e.deleting && e.old == e.new {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	return kept, nil
+}
+
+func scalar(n *yaml.Node, key string) string {
+	if v := value(n, key); v != nil && v.Kind == yaml.ScalarNode {
+		return v.Value
+	}
+	return ""
+}
+
+func value(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func keyNode(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i]
+		}
+	}
+	return nil
+}
+
+func (m *matcher) walk(n *yaml.Node, kustomization bool, edits *[]edit) {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			m.walk(c, kustomization, edits)
+		}
+	case yaml.MappingNode:
+		if kustomization {
+			if imgs := value(n, "images"); imgs != nil && imgs.Kind == yaml.SequenceNode {
+				for _, img := range imgs.Content {
+					m.kustomizeImage(img, edits)
+				}
+			}
+		}
+		m.helmImage(n, edits)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "image" && v.Kind == yaml.ScalarNode && v.Tag == "!!str" && m.matches(v.Value) {
+				*edits = append(*edits, m.replace(v, m.ref))
+				continue
+			}
+			if kustomization && k.Value == "images" {
+				continue
+			}
+			m.walk(v, kustomization, edits)
+		}
+	}
+}
+
+func (m *matcher) replace(n *yaml.Node, to string) edit {
+	return edit{node: n, line: n.Line, old: n.Value, new: to}
+}
+
+// kustomizeImage pins one entry of a kustomization's images: list.
+func (m *matcher) kustomizeImage(img *yaml.Node, edits *[]edit) {
+	nameNode := value(img, "name")
+	newName := value(img, "newName")
+	nameKey := keyNode(img, "name")
+	target := ""
+	switch {
+	case nameNode == nil:
+		return
+	case newName != nil && m.matchesRepo(newName.Value):
+		target = newName.Value
+	case newName == nil && nameNode != nil && nameNode.Kind == yaml.ScalarNode && m.matchesRepo(nameNode.Value):
+		target = nameNode.Value
+	default:
+		return
+	}
+	if target != m.t.Repository {
+		if newName != nil {
+			*edits = append(*edits, m.replace(newName, m.t.Repository))
+		} else {
+			*edits = append(*edits, edit{after: nameNode, indent: nameKey.Column - 1, key: "newName", line: nameNode.Line + 1, new: m.t.Repository})
+		}
+	}
+	if d := value(img, "digest"); d != nil {
+		if d.Value != m.t.Digest {
+			*edits = append(*edits, m.replace(d, m.t.Digest))
+		}
+	} else {
+		*edits = append(*edits, edit{after: nameNode, indent: nameKey.Column - 1, key: "digest", line: nameNode.Line + 1, new: m.t.Digest})
+	}
+	// A digest wins over newTag in kustomize, but a stale tag beside it
+	// misleads whoever reads the file.
+	if k := keyNode(img, "newTag"); k != nil {
+		*edits = append(*edits, edit{node: k, deleting: true, line: k.Line, old: "newTag: " + value(img, "newTag").Value})
+	}
+}
+
+// helmImage pins a values block of the common chart shape
+// {repository: …, tag: …[, digest: …]}.
+func (m *matcher) helmImage(n *yaml.Node, edits *[]edit) {
+	repo := value(n, "repository")
+	if repo == nil || repo.Kind != yaml.ScalarNode || !m.matchesRepo(joinRegistry(scalar(n, "registry"), repo.Value)) {
+		return
+	}
+	if reg := value(n, "registry"); reg != nil {
+		full := joinRegistry(reg.Value, repo.Value)
+		if full != m.t.Repository {
+			r, _ := name.NewRepository(m.t.Repository)
+			*edits = append(*edits, m.replace(reg, r.RegistryStr()), m.replace(repo, r.RepositoryStr()))
+		}
+	} else if repo.Value != m.t.Repository {
+		*edits = append(*edits, m.replace(repo, m.t.Repository))
+	}
+	if d := value(n, "digest"); d != nil {
+		*edits = append(*edits, m.replace(d, m.t.Digest))
+		return
+	}
+	if tag := value(n, "tag"); tag != nil {
+		// Charts join "{{ repository }}:{{ tag }}"; tag@digest keeps that
+		// valid and pins it.
+		old := tag.Value
+		if i := strings.Index(old, "@"); i >= 0 {
+			old = old[:i]
+		}
+		if m.t.Tag != "" {
+			old = m.t.Tag
+		}
+		if old == "" {
+			old = "pinned"
+		}
+		*edits = append(*edits, m.replace(tag, old+"@"+m.t.Digest))
+	}
+}
+
+func joinRegistry(registry, repo string) string {
+	if registry == "" {
+		return repo
+	}
+	return strings.TrimSuffix(registry, "/") + "/" + repo
+}
+
+// apply performs the edits on the text, last first so offsets hold.
+func apply(data []byte, edits []edit) ([]byte, error) {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	type op struct {
+		line, col int
+		fn        func()
+	}
+	var ops []op
+	for _, e := range edits {
+		e := e
+		switch {
+		case e.deleting:
+			ops = append(ops, op{e.node.Line, -1, func() { lines[e.node.Line-1] = nil }})
+		case e.after != nil:
+			text := fmt.Sprintf("%s%s: %s\n", strings.Repeat(" ", e.indent), e.key, e.new)
+			ops = append(ops, op{e.after.Line, 1 << 30, func() {
+				l := lines[e.after.Line-1]
+				if !bytes.HasSuffix(l, []byte("\n")) {
+					l = append(append([]byte{}, l...), '\n')
+				}
+				lines[e.after.Line-1] = append(append([]byte{}, l...), text...)
+			}})
+		default:
+			line := lines[e.node.Line-1]
+			start := e.node.Column - 1
+			end, err := tokenEnd(line, start, e.node)
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, op{e.node.Line, start, func() {
+				l := lines[e.node.Line-1]
+				var b []byte
+				b = append(b, l[:start]...)
+				b = append(b, quote(e.node.Style, e.new)...)
+				b = append(b, l[end:]...)
+				lines[e.node.Line-1] = b
+			}})
+		}
+	}
+	sort.SliceStable(ops, func(i, j int) bool {
+		if ops[i].line != ops[j].line {
+			return ops[i].line > ops[j].line
+		}
+		return ops[i].col > ops[j].col
+	})
+	for _, o := range ops {
+		o.fn()
+	}
+	return bytes.Join(lines, nil), nil
+}
+
+// tokenEnd finds where a one-line scalar's text ends in its line.
+func tokenEnd(line []byte, start int, n *yaml.Node) (int, error) {
+	if start >= len(line) {
+		return 0, fmt.Errorf("line %d: value not where the parser put it", n.Line)
+	}
+	switch n.Style {
+	case yaml.DoubleQuotedStyle:
+		for i := start + 1; i < len(line); i++ {
+			if line[i] == '\\' {
+				i++
+				continue
+			}
+			if line[i] == '"' {
+				return i + 1, nil
+			}
+		}
+	case yaml.SingleQuotedStyle:
+		for i := start + 1; i < len(line); i++ {
+			if line[i] == '\'' {
+				if i+1 < len(line) && line[i+1] == '\'' {
+					i++
+					continue
+				}
+				return i + 1, nil
+			}
+		}
+	case 0:
+		end := start + len(n.Value)
+		if end <= len(line) && string(line[start:end]) == n.Value {
+			return end, nil
+		}
+	}
+	return 0, fmt.Errorf("line %d: cannot edit a multi-line or block scalar in place", n.Line)
+}
+
+func quote(style yaml.Style, s string) string {
+	switch style {
+	case yaml.DoubleQuotedStyle:
+		return `"` + s + `"`
+	case yaml.SingleQuotedStyle:
+		return "'" + s + "'"
+	}
+	return s
+}
