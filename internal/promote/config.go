@@ -1,0 +1,268 @@
+// Package promote moves an image that already exists from one environment
+// to the next, by digest, when the evidence attached to it passes the
+// environment's gates.
+package promote
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"go.yaml.in/yaml/v3"
+)
+
+// ConfigFile is where environments are described, at the repository root.
+const ConfigFile = ".slipway.yaml"
+
+// Config is .slipway.yaml.
+type Config struct {
+	Environments map[string]*Environment `yaml:"environments"`
+}
+
+// Environment is one place an image can be promoted to.
+type Environment struct {
+	Name string `yaml:"-"`
+	// Repository receives the image (any registry).
+	Repository string `yaml:"repository"`
+	// Tags are templates moved to the digest on promotion, e.g.
+	// "production" or "{{.Version}}".
+	Tags  []string `yaml:"tags"`
+	Gates Gates    `yaml:"gates"`
+}
+
+// Gates an image must pass to enter an environment.
+type Gates struct {
+	// From names the environment the digest must have been promoted to.
+	From string `yaml:"from"`
+	// Scan requires a passing scan attestation on the digest.
+	Scan *ScanGate `yaml:"scan"`
+	// SBOM requires an SBOM attached to the digest.
+	SBOM bool `yaml:"sbom"`
+	// Soak is the minimum time since the promotion into From.
+	Soak Duration `yaml:"soak"`
+	// Health probes a URL before promotion.
+	Health *HealthGate `yaml:"health"`
+	// Approval requires a named approver.
+	Approval *ApprovalGate `yaml:"approval"`
+}
+
+// ScanGate bounds what a scan may have found.
+type ScanGate struct {
+	// MaxSeverity is the highest severity allowed after waivers: none,
+	// low, medium, high or critical.
+	MaxSeverity string `yaml:"maxSeverity"`
+	// MaxAge is how old the scan may be.
+	MaxAge Duration `yaml:"maxAge"`
+}
+
+// HealthGate is canary analysis in its simplest form: probe a URL and
+// require a success rate and a latency percentile.
+type HealthGate struct {
+	URL         string   `yaml:"url"`
+	Probes      int      `yaml:"probes"`
+	Interval    Duration `yaml:"interval"`
+	Timeout     Duration `yaml:"timeout"`
+	SuccessRate float64  `yaml:"successRate"` // percent, e.g. 99
+	P95         Duration `yaml:"p95"`         // e.g. 500ms
+}
+
+// ApprovalGate requires an approver. On GitHub the environment's
+// protection rules are the approver (the job runs only once approved);
+// elsewhere --approved-by names one, who must be listed if Approvers is.
+type ApprovalGate struct {
+	Approvers []string `yaml:"approvers"`
+}
+
+// Severities in increasing order.
+var Severities = []string{"none", "low", "medium", "high", "critical"}
+
+// Duration reads "90s", "1h30m" or "2d" from YAML.
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML accepts Go durations and whole days ("2d").
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := parseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n int
+		if _, err := fmt.Sscanf(days, "%d", &n); err == nil && fmt.Sprint(n) == days && n >= 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration like 30s, 1h or 2d", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("duration %q is negative", s)
+	}
+	return v, nil
+}
+
+// LoadConfig reads and checks the config file.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s not found; describe your environments there (see docs/promote.md)", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	c, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig decodes strictly: an unknown key is an error, not a typo
+// silently ignored, and so is any value that could never pass.
+func ParseConfig(data []byte) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlError(err)
+	}
+	if len(c.Environments) == 0 {
+		return nil, errors.New("no environments; add environments: {staging: {repository: …}}")
+	}
+	for n, e := range c.Environments {
+		if e == nil {
+			return nil, fmt.Errorf("environment %s is empty; give it a repository", n)
+		}
+		e.Name = n
+	}
+	for _, n := range c.Names() {
+		if err := c.check(c.Environments[n]); err != nil {
+			return nil, fmt.Errorf("environment %s: %w", n, err)
+		}
+	}
+	return &c, nil
+}
+
+// Names lists the environments in a stable order.
+func (c *Config) Names() []string {
+	names := make([]string, 0, len(c.Environments))
+	for n := range c.Environments {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Environment returns the named environment or an error listing them.
+func (c *Config) Environment(n string) (*Environment, error) {
+	if e, ok := c.Environments[n]; ok {
+		return e, nil
+	}
+	return nil, fmt.Errorf("no environment %q in %s; have: %s", n, ConfigFile, strings.Join(c.Names(), ", "))
+}
+
+func (c *Config) check(e *Environment) error {
+	if e.Repository == "" {
+		return errors.New("repository is required")
+	}
+	if _, err := name.NewRepository(e.Repository); err != nil {
+		return fmt.Errorf("repository %q: %w", e.Repository, err)
+	}
+	for _, t := range e.Tags {
+		if _, err := template.New("tag").Option("missingkey=error").Parse(t); err != nil {
+			return fmt.Errorf("tag template %q: %w", t, err)
+		}
+	}
+	g := e.Gates
+	if g.From != "" {
+		if g.From == e.Name {
+			return errors.New("gates.from names the environment itself")
+		}
+		if _, ok := c.Environments[g.From]; !ok {
+			return fmt.Errorf("gates.from: no environment %q; have: %s", g.From, strings.Join(c.Names(), ", "))
+		}
+		// Follow the chain: a cycle means no image could ever enter.
+		seen := map[string]bool{e.Name: true}
+		for f := g.From; f != ""; f = c.Environments[f].Gates.From {
+			if seen[f] {
+				return fmt.Errorf("gates.from makes a cycle through %s", f)
+			}
+			seen[f] = true
+		}
+	}
+	if g.Soak.Duration > 0 && g.From == "" {
+		return errors.New("gates.soak needs gates.from: the soak is time since promotion into that environment")
+	}
+	if s := g.Scan; s != nil {
+		if s.MaxSeverity == "" {
+			s.MaxSeverity = "none"
+		}
+		if severityRank(s.MaxSeverity) < 0 {
+			return fmt.Errorf("gates.scan.maxSeverity %q: use one of %s", s.MaxSeverity, strings.Join(Severities, ", "))
+		}
+	}
+	if h := g.Health; h != nil {
+		u, err := url.Parse(h.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("gates.health.url %q is not an http(s) URL", h.URL)
+		}
+		if h.Probes == 0 {
+			h.Probes = 10
+		}
+		if h.Probes < 1 || h.Probes > 10000 {
+			return fmt.Errorf("gates.health.probes %d: use 1 to 10000", h.Probes)
+		}
+		if h.SuccessRate == 0 {
+			h.SuccessRate = 100
+		}
+		if h.SuccessRate < 0 || h.SuccessRate > 100 {
+			return fmt.Errorf("gates.health.successRate %v: a percentage, 0 to 100", h.SuccessRate)
+		}
+		if h.Timeout.Duration == 0 {
+			h.Timeout.Duration = 5 * time.Second
+		}
+		if h.P95.Duration > 0 && h.P95.Duration > h.Timeout.Duration {
+			return fmt.Errorf("gates.health.p95 %v exceeds the probe timeout %v, so it can never fail; lower it or raise timeout", h.P95.Duration, h.Timeout.Duration)
+		}
+	}
+	return nil
+}
+
+func severityRank(s string) int {
+	for i, v := range Severities {
+		if strings.EqualFold(v, s) {
+			return i
+		}
+	}
+	return -1
+}
+
+// yamlError makes a decoding error one line: yaml lists each field error
+// on a line of its own.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		for i, e := range te.Errors {
+			te.Errors[i] = strings.TrimSpace(e)
+		}
+		return errors.New(strings.Join(te.Errors, "; "))
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+}

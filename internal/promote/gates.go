@@ -1,0 +1,315 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Evidence is what the gates read about one digest: what is attached to it.
+type Evidence interface {
+	// Promotions lists the promotion records attached to the digest.
+	Promotions(ctx context.Context) ([]Promotion, error)
+	// Scans lists the scan results attached to the digest.
+	Scans(ctx context.Context) ([]Scan, error)
+	// SBOMs lists the digests of the SBOMs attached to it.
+	SBOMs(ctx context.Context) ([]string, error)
+}
+
+// Promotion is a record of one promotion (or rollback) of a digest.
+type Promotion struct {
+	Digest   string    `json:"digest"`
+	From     string    `json:"from,omitempty"`
+	To       string    `json:"to"`
+	Time     time.Time `json:"time"`
+	Rollback bool      `json:"rollback,omitempty"`
+	// Record is the digest of the attestation that says so.
+	Record string `json:"-"`
+}
+
+// Scan is the part of a scan attestation the gates read.
+type Scan struct {
+	Time    time.Time
+	Verdict string // pass or fail
+	// MaxSeverity is the highest severity left after waivers ("none").
+	MaxSeverity string
+	// Record is the attestation's digest.
+	Record string
+}
+
+// Verdict is one gate's answer.
+type Verdict struct {
+	Gate     string `json:"gate"`
+	Pass     bool   `json:"pass"`
+	Detail   string `json:"detail"`
+	Evidence string `json:"evidence,omitempty"` // digest of what was read
+}
+
+// EvalOptions are the facts gates need from outside the registry.
+type EvalOptions struct {
+	Now func() time.Time
+	// ApprovedBy is --approved-by.
+	ApprovedBy string
+	// GitHubEnvironment is set when the job runs in a GitHub environment,
+	// whose protection rules approved it before it could start.
+	GitHubEnvironment string
+	Client            *http.Client
+	// Sleep waits between health probes (time.Sleep honouring ctx).
+	Sleep func(context.Context, time.Duration) error
+}
+
+// Evaluate runs every gate of env in a fixed order and returns all
+// verdicts; it stops early only on an error reading the evidence.
+func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions) ([]Verdict, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Client == nil {
+		o.Client = http.DefaultClient
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	g := env.Gates
+	var out []Verdict
+	if g.From != "" {
+		proms, err := ev.Promotions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading promotion records: %w", err)
+		}
+		out = append(out, fromGate(g.From, proms))
+		if g.Soak.Duration > 0 {
+			out = append(out, soakGate(g.From, g.Soak.Duration, proms, o.Now()))
+		}
+	}
+	if g.Scan != nil {
+		scans, err := ev.Scans(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading scan attestations: %w", err)
+		}
+		out = append(out, scanGate(g.Scan, scans, o.Now()))
+	}
+	if g.SBOM {
+		sboms, err := ev.SBOMs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading SBOMs: %w", err)
+		}
+		v := Verdict{Gate: "sbom", Pass: len(sboms) > 0, Detail: fmt.Sprintf("%d SBOM(s) attached", len(sboms))}
+		if len(sboms) > 0 {
+			v.Evidence = sboms[0]
+		} else {
+			v.Detail = "no SBOM attached to the digest; run slipway image and push it"
+		}
+		out = append(out, v)
+	}
+	if g.Health != nil {
+		out = append(out, healthGate(ctx, g.Health, o))
+	}
+	if g.Approval != nil {
+		out = append(out, approvalGate(g.Approval, o))
+	}
+	return out, nil
+}
+
+// Passed reports whether every verdict passed.
+func Passed(vs []Verdict) bool {
+	for _, v := range vs {
+		if !v.Pass {
+			return false
+		}
+	}
+	return true
+}
+
+// latestInto returns the newest promotion of the digest into env that has
+// not been rolled back since.
+func latestInto(env string, proms []Promotion) (Promotion, bool) {
+	var best Promotion
+	found := false
+	for _, p := range proms {
+		if p.To == env && !p.Rollback && (!found || p.Time.After(best.Time)) {
+			best, found = p, true
+		}
+	}
+	return best, found
+}
+
+func fromGate(from string, proms []Promotion) Verdict {
+	p, ok := latestInto(from, proms)
+	if !ok {
+		return Verdict{Gate: "from", Detail: fmt.Sprintf("the digest was never promoted to %s", from)}
+	}
+	return Verdict{Gate: "from", Pass: true, Detail: fmt.Sprintf("promoted to %s at %s", from, p.Time.UTC().Format(time.RFC3339)), Evidence: p.Record}
+}
+
+func soakGate(from string, soak time.Duration, proms []Promotion, now time.Time) Verdict {
+	p, ok := latestInto(from, proms)
+	if !ok {
+		return Verdict{Gate: "soak", Detail: fmt.Sprintf("no promotion to %s to soak from", from)}
+	}
+	age := now.Sub(p.Time)
+	v := Verdict{Gate: "soak", Evidence: p.Record, Pass: age >= soak}
+	if v.Pass {
+		v.Detail = fmt.Sprintf("in %s for %s (≥ %s)", from, roundDur(age), soak)
+	} else {
+		v.Detail = fmt.Sprintf("in %s for only %s; needs %s (another %s)", from, roundDur(age), soak, roundDur(soak-age))
+	}
+	return v
+}
+
+func scanGate(g *ScanGate, scans []Scan, now time.Time) Verdict {
+	if len(scans) == 0 {
+		return Verdict{Gate: "scan", Detail: "no scan attestation on the digest; run slipway scan and push it"}
+	}
+	sort.Slice(scans, func(i, j int) bool { return scans[i].Time.After(scans[j].Time) })
+	s := scans[0]
+	v := Verdict{Gate: "scan", Evidence: s.Record}
+	age := now.Sub(s.Time)
+	switch {
+	case g.MaxAge.Duration > 0 && age > g.MaxAge.Duration:
+		v.Detail = fmt.Sprintf("the newest scan is %s old; maxAge is %s: scan again", roundDur(age), g.MaxAge.Duration)
+	case !strings.EqualFold(s.Verdict, "pass"):
+		v.Detail = fmt.Sprintf("the newest scan's verdict is %q", s.Verdict)
+	case severityRank(orNone(s.MaxSeverity)) > severityRank(g.MaxSeverity):
+		v.Detail = fmt.Sprintf("findings up to %s after waivers; allowed up to %s", s.MaxSeverity, g.MaxSeverity)
+	default:
+		v.Pass = true
+		v.Detail = fmt.Sprintf("passed %s ago, worst %s (allowed %s)", roundDur(age), orNone(s.MaxSeverity), g.MaxSeverity)
+	}
+	return v
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func approvalGate(g *ApprovalGate, o EvalOptions) Verdict {
+	v := Verdict{Gate: "approval"}
+	switch {
+	case o.GitHubEnvironment != "":
+		v.Pass = true
+		v.Detail = fmt.Sprintf("approved through the protection rules of GitHub environment %s", o.GitHubEnvironment)
+	case o.ApprovedBy == "":
+		v.Detail = "no approver; pass --approved-by NAME or run the job in a protected GitHub environment"
+	case len(g.Approvers) > 0 && !contains(g.Approvers, o.ApprovedBy):
+		v.Detail = fmt.Sprintf("%s is not an approver (%s)", o.ApprovedBy, strings.Join(g.Approvers, ", "))
+	default:
+		v.Pass = true
+		v.Detail = "approved by " + o.ApprovedBy
+	}
+	return v
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// healthGate probes the URL Probes times: a probe succeeds on a 2xx answer
+// within Timeout. It passes when the success rate and the 95th percentile
+// latency (failed probes count as Timeout) meet the thresholds.
+func healthGate(ctx context.Context, h *HealthGate, o EvalOptions) Verdict {
+	lat := make([]time.Duration, 0, h.Probes)
+	ok := 0
+	var lastErr string
+	for i := 0; i < h.Probes; i++ {
+		if i > 0 && h.Interval.Duration > 0 {
+			if err := o.Sleep(ctx, h.Interval.Duration); err != nil {
+				return Verdict{Gate: "health", Detail: "interrupted: " + err.Error()}
+			}
+		}
+		d, err := probe(ctx, o.Client, h.URL, h.Timeout.Duration)
+		if err != nil {
+			lastErr = err.Error()
+			d = h.Timeout.Duration
+		} else {
+			ok++
+		}
+		lat = append(lat, d)
+	}
+	rate := 100 * float64(ok) / float64(h.Probes)
+	p95 := percentile(lat, 95)
+	v := Verdict{Gate: "health"}
+	detail := fmt.Sprintf("%d/%d probes ok (%.1f%%, need %.1f%%), p95 %s", ok, h.Probes, rate, h.SuccessRate, p95.Round(time.Millisecond))
+	if h.P95.Duration > 0 {
+		detail += fmt.Sprintf(" (max %s)", h.P95.Duration)
+	}
+	switch {
+	case rate+1e-9 < h.SuccessRate:
+		v.Detail = detail
+		if lastErr != "" {
+			v.Detail += "; last failure: " + lastErr
+		}
+	case h.P95.Duration > 0 && p95 > h.P95.Duration:
+		v.Detail = detail
+	default:
+		v.Pass, v.Detail = true, detail
+	}
+	return v
+}
+
+func probe(ctx context.Context, c *http.Client, url string, timeout time.Duration) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("probing %s: %w", url, err)
+	}
+	resp.Body.Close()
+	d := time.Since(start)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return d, fmt.Errorf("probing %s: HTTP %d", url, resp.StatusCode)
+	}
+	return d, nil
+}
+
+// percentile uses the nearest-rank method.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	rank := int(math.Ceil(p / 100 * float64(len(s))))
+	if rank < 1 {
+		rank = 1
+	}
+	return s[rank-1]
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d > time.Hour:
+		return d.Round(time.Minute)
+	case d > time.Minute:
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Millisecond)
+}
