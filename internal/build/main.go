@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 
 	"github.com/slipwayci/slipway/internal/ci"
 	"github.com/slipwayci/slipway/internal/cli"
@@ -30,10 +29,10 @@ func Main(ctx context.Context, env cli.Env) error {
 	fs.SetOutput(io.Discard)
 	var (
 		platforms = fs.String("platforms", DefaultPlatforms, "comma-separated `os/arch[/variant]` list")
-		packages  = listFlag{comma: true}
+		packages  = cli.List{Comma: true}
 		ldflags   = fs.String("ldflags", DefaultLDFlags, "-ldflags `template`: {{.Version}} {{.Commit}} {{.ShortCommit}} {{.Date}} {{.Env.NAME}}")
-		tags      = listFlag{comma: true}
-		buildEnv  listFlag
+		tags      = cli.List{Comma: true}
+		buildEnv  cli.List
 		out       = fs.String("out", "dist", "output `directory`")
 		dir       = fs.String("dir", ".", "a `directory` inside the module to build")
 		parallel  = fs.Int("parallel", 0, "platforms built at once (0: one per core)")
@@ -63,17 +62,17 @@ func Main(ctx context.Context, env cli.Env) error {
 		return cli.Usage(err)
 	}
 	outDir := *out
-	pkgs := append(packages.values, fs.Args()...)
+	pkgs := append(packages.Values, fs.Args()...)
 
 	endGroup := p.Group("slipway build: " + *platforms)
 	rec, err := Build(ctx, Options{
-		Dir:       resolve(env.Dir, *dir),
+		Dir:       env.Resolve(*dir),
 		Platforms: *platforms,
 		Packages:  pkgs,
 		LDFlags:   *ldflags,
-		Tags:      tags.values,
-		Env:       buildEnv.values,
-		Out:       resolve(env.Dir, outDir),
+		Tags:      tags.Values,
+		Env:       buildEnv.Values,
+		Out:       env.Resolve(outDir),
 		Parallel:  *parallel,
 		Environ:   env.Environ,
 		CI:        p.Info(),
@@ -132,7 +131,7 @@ func Summary(rec *record.Record) *ci.Summary {
 		},
 	}
 	for _, a := range rec.Artifacts {
-		s.Table.Rows = append(s.Table.Rows, []string{a.Platform, a.Path, humanSize(a.Size), a.SHA256})
+		s.Table.Rows = append(s.Table.Rows, []string{a.Platform, a.Path, cli.HumanSize(a.Size), a.SHA256})
 	}
 	return s
 }
@@ -142,39 +141,4 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
-func resolve(base, p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(base, p)
-}
-
-// listFlag collects values given repeatedly, newline-separated (GitHub
-// inputs arrive as one multi-line string) and, if comma, comma-separated.
-type listFlag struct {
-	values []string
-	comma  bool
-}
-
-func (l *listFlag) String() string { return strings.Join(l.values, ",") }
-
-func (l *listFlag) Set(s string) error {
-	for _, v := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || (l.comma && r == ',') }) {
-		if v = strings.TrimSpace(v); v != "" {
-			l.values = append(l.values, v)
-		}
-	}
-	return nil
 }

@@ -31,6 +31,7 @@ type Record struct {
 	Date          string     `json:"date"` // RFC 3339, the source date
 	GoVersion     string     `json:"goVersion"`
 	Artifacts     []Artifact `json:"artifacts"`
+	Image         *Image     `json:"image,omitempty"`
 }
 
 // Artifact is one binary.

@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// List is a flag.Value collecting values given repeatedly and
+// newline-separated (GitHub inputs arrive as one multi-line string) and,
+// with Comma, comma-separated too.
+type List struct {
+	Values []string
+	Comma  bool
+}
+
+func (l *List) String() string { return strings.Join(l.Values, ",") }
+
+// Set adds the values in s.
+func (l *List) Set(s string) error {
+	for _, v := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || (l.Comma && r == ',') }) {
+		if v = strings.TrimSpace(v); v != "" {
+			l.Values = append(l.Values, v)
+		}
+	}
+	return nil
+}
+
+// Resolve makes p absolute against base, the step's working directory.
+func (e Env) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(e.Dir, p)
+}
+
+// HumanSize renders a byte count for summaries: 5.2 MiB.
+func HumanSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,141 @@
+package image
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// OCI annotation keys the step fills in.
+const (
+	annSource     = "org.opencontainers.image.source"
+	annRevision   = "org.opencontainers.image.revision"
+	annVersion    = "org.opencontainers.image.version"
+	annCreated    = "org.opencontainers.image.created"
+	annTitle      = "org.opencontainers.image.title"
+	annLicenses   = "org.opencontainers.image.licenses"
+	annBaseName   = "org.opencontainers.image.base.name"
+	annBaseDigest = "org.opencontainers.image.base.digest"
+	annRefName    = "org.opencontainers.image.ref.name"
+)
+
+// config is what the step sets in every image's config; empty fields keep
+// the base's value.
+type config struct {
+	entrypoint []string
+	user       string
+	env        []string // KEY=VALUE, replacing the base's value of KEY
+	workdir    string
+	ports      []string // 8080/tcp
+	labels     map[string]string
+	created    time.Time
+}
+
+// apply returns the image config for one platform: the base's, with this
+// config laid over it. Cmd is cleared, as a Dockerfile's ENTRYPOINT clears
+// an inherited CMD: the base's arguments were meant for its own program.
+func (c config) apply(base *v1.ConfigFile, p v1.Platform) *v1.ConfigFile {
+	cf := base.DeepCopy()
+	cf.OS, cf.Architecture, cf.Variant = p.OS, p.Architecture, p.Variant
+	cf.Created = v1.Time{Time: c.created}
+	cf.Config.Entrypoint = c.entrypoint
+	cf.Config.Cmd = nil
+	if c.user != "" {
+		cf.Config.User = c.user
+	}
+	if c.workdir != "" {
+		cf.Config.WorkingDir = c.workdir
+	}
+	cf.Config.Env = mergeEnv(cf.Config.Env, c.env)
+	if len(c.ports) > 0 && cf.Config.ExposedPorts == nil {
+		cf.Config.ExposedPorts = map[string]struct{}{}
+	}
+	for _, port := range c.ports {
+		cf.Config.ExposedPorts[port] = struct{}{}
+	}
+	if len(c.labels) > 0 && cf.Config.Labels == nil {
+		cf.Config.Labels = map[string]string{}
+	}
+	for k, v := range c.labels {
+		cf.Config.Labels[k] = v
+	}
+	return cf
+}
+
+// mergeEnv sets each KEY=VALUE of add in env, in place of an earlier KEY.
+func mergeEnv(env, add []string) []string {
+	out := append([]string(nil), env...)
+	for _, kv := range add {
+		k, _, _ := strings.Cut(kv, "=")
+		replaced := false
+		for i, old := range out {
+			if ok, _, _ := strings.Cut(old, "="); ok == k {
+				out[i], replaced = kv, true
+			}
+		}
+		if !replaced {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+var (
+	// metaKey is a label or annotation key: reverse-DNS style words, as
+	// the OCI image spec recommends, without spaces or '='.
+	metaKey = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$`)
+	envKey  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// parseMeta parses --label or --annotation KEY=VALUE pairs.
+func parseMeta(flag string, pairs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			return nil, fmt.Errorf("--%s %q is not KEY=VALUE, e.g. --%s org.example.team=payments", flag, p, flag)
+		}
+		if !metaKey.MatchString(k) {
+			return nil, fmt.Errorf("--%s %q: key %q must be letters, digits and . _ / - (reverse-DNS style, e.g. org.example.team)", flag, p, k)
+		}
+		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' }) {
+			return nil, fmt.Errorf("--%s %s: the value has a control character", flag, k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// parseEnv checks --env KEY=VALUE pairs.
+func parseEnv(pairs []string) ([]string, error) {
+	for _, p := range pairs {
+		k, _, ok := strings.Cut(p, "=")
+		if !ok || !envKey.MatchString(k) {
+			return nil, fmt.Errorf("--env %q is not KEY=VALUE with KEY a variable name, e.g. --env GOMEMLIMIT=200MiB", p)
+		}
+	}
+	return pairs, nil
+}
+
+// parsePorts normalises --port values to PORT/PROTO, sorted.
+func parsePorts(list []string) ([]string, error) {
+	var out []string
+	for _, s := range list {
+		num, proto, ok := strings.Cut(s, "/")
+		if !ok {
+			proto = "tcp"
+		}
+		n, err := strconv.Atoi(num)
+		if err != nil || n < 1 || n > 65535 || (proto != "tcp" && proto != "udp" && proto != "sctp") {
+			return nil, fmt.Errorf("--port %q is not PORT[/tcp|udp|sctp] with PORT 1-65535, e.g. --port 8080", s)
+		}
+		out = append(out, fmt.Sprintf("%d/%s", n, proto))
+	}
+	sort.Strings(out)
+	return out, nil
+}

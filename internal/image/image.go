@@ -1,0 +1,634 @@
+// Package image layers the binaries of a slipway build onto a base image
+// without a Docker daemon, the way ko does but with no second go build: one
+// layer per binary, reproducible to the byte, an index over the platforms,
+// SBOMs, and an OCI image layout that the push step publishes.
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/slipwayci/slipway/internal/ci"
+	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/gitinfo"
+	"github.com/slipwayci/slipway/internal/record"
+)
+
+// Options describe one image step.
+type Options struct {
+	// Dist holds the build's slipway.json and binaries; the record is
+	// updated in place and the SBOMs are written under it.
+	Dist string
+	// Layout is the OCI image layout to write (default Dist/image).
+	Layout string
+	// Base is static, scratch, an image reference or oci:DIR[:tag|@digest].
+	Base string
+	// Platforms limits the images to these of the built platforms.
+	Platforms []string
+	// Entrypoint names the binary to run; empty picks the only binary or
+	// the one named after the module.
+	Entrypoint string
+	// User, Workdir: empty keeps the base's (static: 65532:65532 and
+	// /home/nonroot).
+	User    string
+	Workdir string
+	Env     []string // KEY=VALUE
+	Ports   []string // PORT[/PROTO]
+	// Labels go into the image config; Annotations onto the index and the
+	// manifests, over the ones the step fills in.
+	Labels      []string
+	Annotations []string
+	// StaticFiles is a directory put at /srv/static as its own layer.
+	StaticFiles string
+	// Source and Licenses fill their OCI annotations; Source defaults to
+	// the repository the CI platform or git's origin names.
+	Source   string
+	Licenses string
+	// Tarball, if set, is where a docker-archive of one platform goes;
+	// TarballPlatform picks it (default: this machine's, else the first)
+	// and TarballTag names it (default <entrypoint>:<version>).
+	Tarball         string
+	TarballPlatform string
+	TarballTag      string
+	// Cache is the layer cache directory; empty compresses every layer
+	// afresh into a temporary directory.
+	Cache string
+	// Parallel bounds how many layers are made at once (0: the cores).
+	Parallel int
+	// Dir is inside the checkout the record must come from.
+	Dir string
+
+	// Environ is the process environment (SOURCE_DATE_EPOCH).
+	Environ []string
+	// CI is what the platform reports: commit, repository, run.
+	CI ci.Info
+	// Log receives progress lines.
+	Log io.Writer
+}
+
+// target is one platform's image as it is made.
+type target struct {
+	built    v1.Platform // as the binaries were built
+	platform v1.Platform // as the image declares it
+	arts     []record.Artifact
+	base     v1.Image
+	layers   []compressedLayer // one per artifact
+	cached   atomic.Int32      // layers the cache already had
+	image    v1.Image
+	// baseDigest is the base image's manifest, for base.digest.
+	baseDigest string
+}
+
+// Build layers the record's binaries onto the base for each built platform
+// the base offers, writes the OCI layout and the SBOMs, and adds the image
+// section to the record in Dist.
+func Build(ctx context.Context, o Options) (*record.Record, error) {
+	o.defaults()
+	rec, date, err := loadRecord(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := o.config(date)
+	if err != nil {
+		return nil, cli.Usage(err)
+	}
+	userAnns, err := parseMeta("annotation", o.Annotations)
+	if err != nil {
+		return nil, cli.Usage(err)
+	}
+	cache, done, err := openCache(o.Cache)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+
+	b, err := resolveBase(ctx, o.Base, o.Dir, cache)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := selectTargets(rec, o.Platforms, b, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	entry, err := chooseEntrypoint(rec.Module, targets, o.Entrypoint)
+	if err != nil {
+		return nil, cli.Usage(err)
+	}
+	cfg.entrypoint = []string{"/" + path.Join(BinDir, entry)}
+	tar, err := planTarball(o, targets, entry, rec.Version)
+	if err != nil {
+		return nil, err
+	}
+
+	var files []mutate.Addendum
+	if o.StaticFiles != "" {
+		add, err := staticFilesLayer(ctx, cache, o.StaticFiles, date)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, add)
+		cfg.env = append([]string{"SLIPWAY_STATIC=/" + StaticDir}, cfg.env...)
+	}
+	if err := makeLayers(ctx, cache, targets, o.Dist, date, o.Parallel); err != nil {
+		return nil, err
+	}
+
+	anns := map[string]string{
+		annRevision: rec.Commit,
+		annVersion:  rec.Version,
+		annCreated:  date.Format(time.RFC3339),
+		annTitle:    entry,
+		annSource:   o.Source,
+		annLicenses: o.Licenses,
+	}
+	if anns[annSource] == "" {
+		anns[annSource] = sourceURL(ctx, o.Dir, o.CI)
+	}
+	for k, v := range userAnns {
+		anns[k] = v
+	}
+	for _, t := range targets {
+		if err := t.assemble(b, cfg, anns, files); err != nil {
+			return nil, err
+		}
+		d, err := t.image.Digest()
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(o.Log, "image %s %s: %d binaries, %d layers from the cache\n", platformString(t.platform), d, len(t.arts), t.cached.Load())
+	}
+	idx := index(targets, withBase(anns, b.name, b.digest))
+	ref := layoutRef(rec.Version)
+	if err := writeLayout(o.Layout, idx, ref); err != nil {
+		return nil, err
+	}
+	sboms, err := writeSBOMs(targets, rec, o.Dist, b, entry, date)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := section(o, rec, b, idx, targets, ref, cfg.entrypoint, sboms)
+	if err != nil {
+		return nil, err
+	}
+	if tar != nil {
+		if sec.Tarball, err = tar.write(o); err != nil {
+			return nil, err
+		}
+	}
+	rec.Image = sec
+	if err := rec.Save(o.Dist); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func (o *Options) defaults() {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = runtime.NumCPU()
+	}
+	if o.Base == "" {
+		o.Base = BaseStatic
+	}
+	if o.Layout == "" {
+		o.Layout = filepath.Join(o.Dist, "image")
+	}
+	if o.Dir == "" {
+		o.Dir = "."
+	}
+}
+
+// loadRecord reads the build's record and refuses one from another commit:
+// its binaries are not what this checkout would build. It also returns the
+// source date: SOURCE_DATE_EPOCH if set, else the date the build recorded,
+// the time on every layer file and in every config.
+func loadRecord(ctx context.Context, o Options) (*record.Record, time.Time, error) {
+	rec, err := record.Load(o.Dist)
+	if errors.Is(err, record.ErrNotFound) {
+		return nil, time.Time{}, cli.Usagef("%v, or pass --build", err)
+	}
+	if err != nil {
+		return nil, time.Time{}, cli.Usage(err)
+	}
+	if len(rec.Artifacts) == 0 {
+		return nil, time.Time{}, cli.Usagef("the record in %s lists no binaries; run slipway build first", o.Dist)
+	}
+	info, err := checkCommit(ctx, o, rec, filepath.Join(o.Dist, record.File))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	getenv := cli.Env{Environ: o.Environ}.Getenv
+	if getenv("SOURCE_DATE_EPOCH") != "" {
+		return rec, info.Date, nil
+	}
+	date, err := time.Parse(time.RFC3339, rec.Date)
+	if err != nil {
+		return nil, time.Time{}, cli.Usagef("reading the record's date %q: %v", rec.Date, err)
+	}
+	return rec, date.UTC(), nil
+}
+
+// checkCommit refuses a record made from another commit than the one
+// checked out in o.Dir, and returns what git says of the checkout.
+func checkCommit(ctx context.Context, o Options, rec *record.Record, file string) (gitinfo.Info, error) {
+	info, err := gitinfo.Describe(ctx, o.Dir, cli.Env{Environ: o.Environ}.Getenv, o.CI)
+	if err != nil {
+		return gitinfo.Info{}, cli.Usage(err)
+	}
+	if rec.Commit != "" && info.Commit != "" && rec.Commit != info.Commit {
+		return gitinfo.Info{}, cli.Usagef("%s is from commit %.12s but the checkout is at %.12s; run slipway build again, or slipway image --build",
+			file, rec.Commit, info.Commit)
+	}
+	return info, nil
+}
+
+// config checks the flags that shape the image config.
+func (o Options) config(date time.Time) (config, error) {
+	env, err := parseEnv(o.Env)
+	if err != nil {
+		return config{}, err
+	}
+	ports, err := parsePorts(o.Ports)
+	if err != nil {
+		return config{}, err
+	}
+	labels, err := parseMeta("label", o.Labels)
+	if err != nil {
+		return config{}, err
+	}
+	if o.Workdir != "" && !strings.HasPrefix(o.Workdir, "/") {
+		return config{}, fmt.Errorf("--workdir %q must be an absolute path", o.Workdir)
+	}
+	return config{user: o.User, env: env, workdir: o.Workdir, ports: ports, labels: labels, created: date}, nil
+}
+
+// openCache opens the layer cache, or a temporary one that done removes.
+func openCache(dir string) (layerCache, func(), error) {
+	if dir != "" {
+		return layerCache{dir: dir}, func() {}, nil
+	}
+	tmp, err := os.MkdirTemp("", "slipway-image-*")
+	if err != nil {
+		return layerCache{}, nil, fmt.Errorf("creating a temporary directory: %w", err)
+	}
+	return layerCache{dir: tmp}, func() { os.RemoveAll(tmp) }, nil
+}
+
+// selectTargets pairs each built platform with the base: the ones asked
+// for (default all built) that the base offers. Windows binaries on a
+// linux base are refused outright rather than left out quietly.
+func selectTargets(rec *record.Record, only []string, b *base, log io.Writer) ([]*target, error) {
+	byPlatform := map[string]*target{}
+	var built []string
+	for _, a := range rec.Artifacts {
+		t, ok := byPlatform[a.Platform]
+		if !ok {
+			t = &target{built: v1.Platform{OS: a.OS, Architecture: a.Arch, Variant: a.Variant}}
+			byPlatform[a.Platform] = t
+			built = append(built, a.Platform)
+		}
+		t.arts = append(t.arts, a)
+	}
+	sort.Strings(built)
+	want := built
+	if len(only) > 0 {
+		want = nil
+		for _, p := range only {
+			if _, ok := byPlatform[p]; !ok {
+				return nil, cli.Usagef("--platforms: %s was not built; the build has %s", p, strings.Join(built, ", "))
+			}
+			want = append(want, p)
+		}
+		sort.Strings(want)
+	}
+	var out []*target
+	var skipped []string
+	for _, p := range want {
+		t := byPlatform[p]
+		if t.built.OS == "windows" && !b.offersOS("windows") {
+			return nil, cli.Usagef("%s binaries cannot run on base %s, which offers %s; give --platforms without windows", p, b.spec, b.offers())
+		}
+		if t.built.OS == "windows" {
+			return nil, cli.Usagef("%s: windows images are not supported yet; give --platforms without windows", p)
+		}
+		img, declared, ok, err := b.image(t.built)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			skipped = append(skipped, p)
+			continue
+		}
+		t.base, t.platform = img, declared
+		out = append(out, t)
+	}
+	if len(out) == 0 {
+		return nil, cli.Usagef("no platform in common: built %s; base %s offers %s", strings.Join(want, ", "), b.spec, b.offers())
+	}
+	if len(skipped) > 0 {
+		if len(only) > 0 {
+			return nil, cli.Usagef("--platforms: base %s does not offer %s; it offers %s", b.spec, strings.Join(skipped, ", "), b.offers())
+		}
+		fmt.Fprintf(log, "warning: base %s does not offer %s; no image for it\n", b.spec, strings.Join(skipped, ", "))
+	}
+	return out, nil
+}
+
+// chooseEntrypoint names the binary the image runs: the one asked for, the
+// only one, or the one named after the module.
+func chooseEntrypoint(module string, targets []*target, want string) (string, error) {
+	names := map[string]bool{}
+	for _, t := range targets {
+		for _, a := range t.arts {
+			names[a.Name] = true
+		}
+	}
+	list := make([]string, 0, len(names))
+	for n := range names {
+		list = append(list, n)
+	}
+	sort.Strings(list)
+	switch {
+	case want != "" && names[want]:
+		return want, nil
+	case want != "":
+		return "", fmt.Errorf("--entrypoint %q is not one of the built binaries: %s", want, strings.Join(list, ", "))
+	case len(list) == 1:
+		return list[0], nil
+	case names[moduleName(module)]:
+		return moduleName(module), nil
+	}
+	return "", fmt.Errorf("the build has binaries %s; name the one to run with --entrypoint", strings.Join(list, ", "))
+}
+
+var majorSuffix = regexp.MustCompile(`^v[0-9]+$`)
+
+// moduleName is the last element of a module path that is not a major
+// version suffix: example.com/hello/v2 is "hello", as go build names it.
+func moduleName(module string) string {
+	if base := path.Base(module); !majorSuffix.MatchString(base) {
+		return base
+	}
+	return path.Base(path.Dir(module))
+}
+
+// makeLayers makes every binary's layer, all platforms at once.
+func makeLayers(ctx context.Context, cache layerCache, targets []*target, dist string, date time.Time, parallel int) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for _, t := range targets {
+		t.layers = make([]compressedLayer, len(t.arts))
+		for i, a := range t.arts {
+			g.Go(func() error {
+				file := filepath.Join(dist, filepath.FromSlash(a.Path))
+				l, hit, err := cache.layer(gctx, binarySource(path.Base(a.Path), file, a.SHA256, date))
+				if err != nil {
+					return fmt.Errorf("layering %s for %s: %w", a.Name, a.Platform, err)
+				}
+				t.layers[i] = l
+				if hit {
+					t.cached.Add(1)
+				}
+				return nil
+			})
+		}
+	}
+	return g.Wait()
+}
+
+// staticFilesLayer makes the --static-files layer, the same for every
+// platform.
+func staticFilesLayer(ctx context.Context, cache layerCache, dir string, date time.Time) (mutate.Addendum, error) {
+	st, err := os.Stat(dir)
+	if err == nil && !st.IsDir() {
+		err = errors.New("not a directory")
+	}
+	if err != nil {
+		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
+	}
+	src, err := staticFilesSource(dir, date)
+	if err != nil {
+		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
+	}
+	l, _, err := cache.layer(ctx, src)
+	if err != nil {
+		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
+	}
+	return mutate.Addendum{Layer: blobLayer{l}, History: v1.History{
+		Created: v1.Time{Time: date}, CreatedBy: "slipway image: static files at /" + StaticDir,
+	}}, nil
+}
+
+// assemble makes the platform's image: the base, the config laid over
+// it, the static files and one layer per binary. Layer media types follow
+// the base's manifest, so a Docker-typed base stays consistent.
+func (t *target) assemble(b *base, cfg config, anns map[string]string, files []mutate.Addendum) error {
+	baseCfg, err := t.base.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("reading base config for %s: %w", platformString(t.platform), err)
+	}
+	mt, err := t.base.MediaType()
+	if err != nil {
+		return fmt.Errorf("reading base manifest for %s: %w", platformString(t.platform), err)
+	}
+	img, err := mutate.ConfigFile(t.base, cfg.apply(baseCfg, t.platform))
+	if err != nil {
+		return err
+	}
+	layerType := types.OCILayer
+	if mt == types.DockerManifestSchema2 {
+		layerType = types.DockerLayer
+	}
+	adds := append([]mutate.Addendum(nil), files...)
+	for i, a := range t.arts {
+		adds = append(adds, mutate.Addendum{Layer: blobLayer{t.layers[i]}, History: v1.History{
+			Created:   v1.Time{Time: cfg.created},
+			CreatedBy: fmt.Sprintf("slipway image: %s %s at /%s", a.Package, a.Version, path.Join(BinDir, path.Base(a.Path))),
+		}})
+	}
+	for i := range adds {
+		adds[i].MediaType = layerType
+	}
+	if img, err = mutate.Append(img, adds...); err != nil {
+		return err
+	}
+	if b.name != "" {
+		d, err := t.base.Digest()
+		if err != nil {
+			return fmt.Errorf("reading base manifest for %s: %w", platformString(t.platform), err)
+		}
+		t.baseDigest = d.String()
+	}
+	if mt == types.OCIManifestSchema1 {
+		img = mutate.Annotations(img, withBase(anns, b.name, t.baseDigest)).(v1.Image)
+	}
+	t.image = img
+	return nil
+}
+
+// withBase returns anns with the base annotations, and without empty
+// values.
+func withBase(anns map[string]string, name, digest string) map[string]string {
+	out := map[string]string{}
+	for k, v := range anns {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	if name != "" {
+		out[annBaseName] = name
+		if digest != "" {
+			out[annBaseDigest] = digest
+		}
+	}
+	return out
+}
+
+// index is the OCI image index over the targets, in platform order; it
+// sorts targets into that order, which the record then follows too.
+func index(targets []*target, anns map[string]string) v1.ImageIndex {
+	sort.Slice(targets, func(i, j int) bool {
+		return platformString(targets[i].platform) < platformString(targets[j].platform)
+	})
+	adds := make([]mutate.IndexAddendum, 0, len(targets))
+	for _, t := range targets {
+		p := t.platform
+		adds = append(adds, mutate.IndexAddendum{Add: plainImage{t.image}, Descriptor: v1.Descriptor{Platform: &p}})
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
+	return mutate.Annotations(idx, anns).(v1.ImageIndex)
+}
+
+// plainImage is an image whose index descriptor has no artifactType:
+// go-containerregistry would otherwise copy the config media type there,
+// which marks a plain image as an artifact to some readers.
+type plainImage struct{ v1.Image }
+
+func (plainImage) ArtifactType() (string, error) { return "", nil }
+
+var notTagChar = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// layoutRef is the version as a tag: the layout's ref name for the index,
+// valid as a Docker tag too ("+dirty" becomes "-dirty").
+func layoutRef(version string) string {
+	ref := notTagChar.ReplaceAllString(version, "-")
+	if ref == "" || ref[0] == '.' || ref[0] == '-' {
+		ref = "v" + ref
+	}
+	if len(ref) > 128 {
+		ref = ref[:128]
+	}
+	return ref
+}
+
+// writeLayout writes the index into a fresh OCI layout at dir, built aside
+// and swapped in, so dir holds either the old layout or the new one.
+func writeLayout(dir string, idx v1.ImageIndex, ref string) error {
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", parent, err)
+	}
+	staging, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("creating staging layout: %w", err)
+	}
+	defer os.RemoveAll(staging)
+	if err := os.Chmod(staging, 0o755); err != nil {
+		return err
+	}
+	p, err := layout.Write(staging, empty.Index)
+	if err != nil {
+		return fmt.Errorf("writing OCI layout: %w", err)
+	}
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{annRefName: ref})); err != nil {
+		return fmt.Errorf("writing OCI layout: %w", err)
+	}
+	old := staging + ".old"
+	if err := os.Rename(dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("replacing %s: %w", dir, err)
+	}
+	if err := os.Rename(staging, dir); err != nil {
+		os.Rename(old, dir)
+		return fmt.Errorf("replacing %s: %w", dir, err)
+	}
+	os.RemoveAll(old)
+	return nil
+}
+
+// section is the record's image section for what was written.
+func section(o Options, rec *record.Record, b *base, idx v1.ImageIndex, targets []*target, ref string, entrypoint []string, sboms map[*target][]record.SBOM) (*record.Image, error) {
+	d, err := idx.Digest()
+	if err != nil {
+		return nil, err
+	}
+	mt, err := idx.MediaType()
+	if err != nil {
+		return nil, err
+	}
+	sec := &record.Image{
+		Layout: relSlash(o.Dist, o.Layout), Ref: ref, Digest: d.String(), MediaType: string(mt),
+		Base: b.spec, BaseDigest: b.digest, Entrypoint: entrypoint,
+	}
+	for _, t := range targets {
+		pi, err := platformImage(t)
+		if err != nil {
+			return nil, err
+		}
+		pi.SBOMs = sboms[t]
+		sec.Platforms = append(sec.Platforms, pi)
+	}
+	return sec, nil
+}
+
+func platformImage(t *target) (record.PlatformImage, error) {
+	m, err := t.image.Manifest()
+	if err != nil {
+		return record.PlatformImage{}, err
+	}
+	raw, err := t.image.RawManifest()
+	if err != nil {
+		return record.PlatformImage{}, err
+	}
+	d, err := t.image.Digest()
+	if err != nil {
+		return record.PlatformImage{}, err
+	}
+	size := int64(len(raw)) + m.Config.Size
+	for _, l := range m.Layers {
+		size += l.Size
+	}
+	return record.PlatformImage{
+		Platform: platformString(t.platform), Digest: d.String(), Config: m.Config.Digest.String(),
+		Size: size, BaseDigest: t.baseDigest,
+	}, nil
+}
+
+// relSlash is target relative to base with forward slashes, or target
+// itself if it is not under base.
+func relSlash(base, target string) string {
+	rel, err := filepath.Rel(base, target)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return filepath.ToSlash(target)
+	}
+	return filepath.ToSlash(rel)
+}

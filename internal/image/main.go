@@ -1,0 +1,256 @@
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/slipwayci/slipway/internal/build"
+	"github.com/slipwayci/slipway/internal/ci"
+	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/version"
+)
+
+const usage = `usage: slipway image [flags]
+       slipway image --merge [flags] DIR...
+
+Layers the binaries of slipway build (dist/slipway.json) onto a base image,
+one layer per binary at /usr/local/bin/NAME, for every built platform the
+base offers, and writes an OCI image layout, SPDX and CycloneDX SBOMs per
+platform, and the image section of the record. No Docker daemon, no second
+go build; the same inputs give the same index digest.
+
+Bases (--base): static (default; a built-in distroless-style root with CA
+roots, tzdata and the nonroot user 65532, needing no pull), scratch, an image
+reference (gcr.io/distroless/static-debian12:nonroot), or a local OCI layout
+as oci:DIR, oci:DIR:TAG or oci:DIR@sha256:….
+
+--merge combines the per-platform results of matrix jobs, each DIR a dist
+directory with an image section, into one index in --dist.
+
+Flags:
+`
+
+// Main runs the image step with the given process environment.
+func Main(ctx context.Context, env cli.Env) error {
+	fs := flag.NewFlagSet("slipway image", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		dist        = fs.String("dist", "dist", "`directory` with the build's slipway.json; the record is updated there")
+		layoutDir   = fs.String("layout", "", "OCI image layout `directory` to write (default DIST/image)")
+		baseSpec    = fs.String("base", BaseStatic, "base `image`: static, scratch, a reference, or oci:DIR[:tag|@digest]")
+		platforms   = cli.List{Comma: true}
+		entrypoint  = fs.String("entrypoint", "", "`binary` to run (default: the only one, or the one named after the module)")
+		user        = fs.String("user", "", "`user` to run as (default: the base's; static: 65532:65532, nonroot)")
+		workdir     = fs.String("workdir", "", "working `directory` (default: the base's)")
+		imageEnv    cli.List
+		ports       = cli.List{Comma: true}
+		labels      cli.List
+		annotations cli.List
+		staticFiles = fs.String("static-files", "", "`directory` to add as its own layer at /srv/static (like ko's kodata)")
+		source      = fs.String("source", "", "`URL` for org.opencontainers.image.source (default: from CI or git's origin)")
+		licenses    = fs.String("licenses", "", "SPDX license `expression` for org.opencontainers.image.licenses")
+		tarball     = fs.String("tarball", "", "also write a docker-archive `file` that docker load reads")
+		tarPlatform = fs.String("tarball-platform", "", "`platform` for --tarball (default: this machine's if built, else the first)")
+		tarTag      = fs.String("tarball-tag", "", "`name:tag` inside --tarball (default ENTRYPOINT:VERSION)")
+		cacheDir    = fs.String("cache", defaultCache(), "layer cache `directory`, or off")
+		parallel    = fs.Int("parallel", 0, "layers made at once (0: one per core)")
+		dir         = fs.String("dir", ".", "a `directory` inside the checkout the build came from")
+		runBuild    = fs.Bool("build", false, "run slipway build first (its defaults, with --platforms and --dir)")
+		merge       = fs.Bool("merge", false, "merge the image results in the DIR arguments into one index")
+		showVer     = fs.Bool("version", false, "print slipway's version and exit")
+	)
+	fs.Var(&platforms, "platforms", "comma-separated `os/arch[/variant]` list (default: every built platform the base offers)")
+	fs.Var(&imageEnv, "env", "`KEY=VALUE` in the image's environment (repeatable)")
+	fs.Var(&ports, "port", "`PORT[/PROTO]` to expose, e.g. 8080 (repeatable)")
+	fs.Var(&labels, "label", "`KEY=VALUE` label in the image config (repeatable)")
+	fs.Var(&annotations, "annotation", "`KEY=VALUE` annotation on the index and manifests (repeatable)")
+	if err := fs.Parse(env.Args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(env.Stdout, usage)
+			fs.SetOutput(env.Stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		return cli.Usagef("%v; see slipway image --help", err)
+	}
+	if *showVer {
+		fmt.Fprintf(env.Stdout, "slipway-image %s\n", version.String())
+		return nil
+	}
+
+	p := ci.Detect(ci.Options{
+		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir,
+		Step: "image", SummaryFile: filepath.Join(*dist, "image-summary.md"),
+	})
+	if err := ci.ApplyInputs(fs, p); err != nil {
+		return cli.Usage(err)
+	}
+	switch {
+	case *merge && fs.NArg() == 0:
+		return cli.Usagef("--merge needs the directories to merge as arguments")
+	case !*merge && fs.NArg() > 0:
+		return cli.Usagef("unexpected arguments %s; did you mean --merge?", strings.Join(fs.Args(), " "))
+	case *merge && *runBuild:
+		return cli.Usagef("--merge and --build do not go together: merge the results of jobs that built")
+	}
+	cache := *cacheDir
+	if cache == "off" {
+		cache = ""
+	}
+	o := Options{
+		Dist:            env.Resolve(*dist),
+		Base:            *baseSpec,
+		Platforms:       platforms.Values,
+		Entrypoint:      *entrypoint,
+		User:            *user,
+		Workdir:         *workdir,
+		Env:             imageEnv.Values,
+		Ports:           ports.Values,
+		Labels:          labels.Values,
+		Annotations:     annotations.Values,
+		Source:          *source,
+		Licenses:        *licenses,
+		TarballPlatform: *tarPlatform,
+		TarballTag:      *tarTag,
+		Cache:           cache,
+		Parallel:        *parallel,
+		Dir:             env.Resolve(*dir),
+		Environ:         env.Environ,
+		CI:              p.Info(),
+		Log:             p.Stderr(),
+	}
+	if *layoutDir != "" {
+		o.Layout = env.Resolve(*layoutDir)
+	}
+	if *staticFiles != "" {
+		o.StaticFiles = env.Resolve(*staticFiles)
+	}
+	if *tarball != "" {
+		o.Tarball = env.Resolve(*tarball)
+	}
+
+	var rec *record.Record
+	var err error
+	switch {
+	case *merge:
+		dirs := make([]string, 0, fs.NArg())
+		for _, d := range fs.Args() {
+			dirs = append(dirs, env.Resolve(d))
+		}
+		rec, err = Merge(ctx, o, dirs)
+	default:
+		if *runBuild {
+			if err := buildFirst(ctx, o, p, platforms.Values); err != nil {
+				return err
+			}
+		}
+		rec, err = Build(ctx, o)
+	}
+	if err != nil {
+		return err
+	}
+	return report(p, *dist, rec)
+}
+
+// buildFirst runs slipway build with its defaults into the image's dist.
+func buildFirst(ctx context.Context, o Options, p ci.Platform, platforms []string) error {
+	list := build.DefaultPlatforms
+	if len(platforms) > 0 {
+		list = strings.Join(platforms, ",")
+	}
+	end := p.Group("slipway build")
+	defer end()
+	_, err := build.Build(ctx, build.Options{
+		Dir: o.Dir, Platforms: list, LDFlags: build.DefaultLDFlags, Out: o.Dist,
+		Environ: o.Environ, CI: o.CI, Log: o.Log, Annotate: p.Annotate,
+	})
+	return err
+}
+
+// defaultCache is os.UserCacheDir()/slipway, or off where there is none.
+func defaultCache() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "off"
+	}
+	return filepath.Join(dir, "slipway")
+}
+
+// report hands the result to the platform: outputs and a summary.
+func report(p ci.Platform, dist string, rec *record.Record) error {
+	im := rec.Image
+	type sbom struct {
+		Platform string `json:"platform"`
+		Format   string `json:"format"`
+		Path     string `json:"path"`
+	}
+	var plats []string
+	sboms := []sbom{}
+	for _, pi := range im.Platforms {
+		plats = append(plats, pi.Platform)
+		for _, s := range pi.SBOMs {
+			sboms = append(sboms, sbom{pi.Platform, s.Format, filepath.ToSlash(filepath.Join(dist, s.Path))})
+		}
+	}
+	js, err := json.Marshal(sboms)
+	if err != nil {
+		return err
+	}
+	outputs := [][2]string{
+		{"digest", im.Digest},
+		{"layout", filepath.ToSlash(filepath.Join(dist, im.Layout))},
+		{"platforms", strings.Join(plats, ",")},
+		{"sbom", string(js)},
+		{"record", filepath.ToSlash(filepath.Join(dist, record.File))},
+	}
+	if im.Tarball != nil {
+		outputs = append(outputs, [2]string{"tarball", filepath.ToSlash(filepath.Join(dist, im.Tarball.Path))})
+	}
+	for _, o := range outputs {
+		if err := p.SetOutput(o[0], o[1]); err != nil {
+			return fmt.Errorf("setting output %s: %w", o[0], err)
+		}
+	}
+	return p.WriteSummary(Summary(dist, rec))
+}
+
+// Summary is the image step's summary: one row per platform. Paths are
+// shown under dist, the record's directory as given.
+func Summary(dist string, rec *record.Record) *ci.Summary {
+	im := rec.Image
+	s := &ci.Summary{
+		Title: fmt.Sprintf("Slipway image: %s %s", rec.Module, rec.Version),
+		Lines: []string{
+			fmt.Sprintf("index `%s` · base `%s` · entrypoint `%s`", im.Digest, im.Base, strings.Join(im.Entrypoint, " ")),
+			fmt.Sprintf("OCI layout `%s` (ref `%s`)", filepath.ToSlash(filepath.Join(dist, im.Layout)), im.Ref),
+		},
+		Table: ci.Table{
+			Header: []string{"Platform", "Manifest", "Size", "SBOMs"},
+			Short: func(col int, cell string) string {
+				if col == 1 && len(cell) > 19 {
+					return cell[:19] + "…"
+				}
+				return cell
+			},
+		},
+	}
+	for _, pi := range im.Platforms {
+		var paths []string
+		for _, sb := range pi.SBOMs {
+			paths = append(paths, filepath.ToSlash(filepath.Join(dist, sb.Path)))
+		}
+		s.Table.Rows = append(s.Table.Rows, []string{pi.Platform, pi.Digest, cli.HumanSize(pi.Size), strings.Join(paths, ", ")})
+	}
+	if im.Tarball != nil {
+		s.Notes = append(s.Notes, fmt.Sprintf("docker load -i %s gives %s (%s)", filepath.ToSlash(filepath.Join(dist, im.Tarball.Path)), im.Tarball.Tag, im.Tarball.Platform))
+	}
+	return s
+}
