@@ -21,6 +21,15 @@ echo
 echo "==> the summary, as Markdown for GitHub: dist/demo/build/summary.md"
 cat "$out/summary.md"
 
+echo
+echo "==> slipway image --dist dist/demo/build --dir $app   (built-in static base, no pull, no Docker)"
+slipway image --dist "$out" --dir "$app" --platforms linux/amd64,linux/arm64
+
+echo
+echo "==> the OCI layout: dist/demo/build/image/index.json"
+cat "$out/image/index.json"; echo
+echo "==> SBOMs: $(cd "$out" && ls sbom/* | tr '\n' ' ')"
+
 host="$(go env GOOS)_$(go env GOARCH)"
 if [ -x "$out/hello_$host/hello" ]; then
   echo
