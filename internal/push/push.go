@@ -1,0 +1,556 @@
+// Package push publishes the image step's OCI layout to registries: every
+// blob, then every manifest, then the index, then the artifacts that refer
+// to its images, and the tags last, so a tag never names an image that is
+// not all there. Blobs already in a repository are skipped, blobs in
+// another repository of the same registry are mounted, and failed requests
+// are retried with backoff.
+package push
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// Options configure Push.
+type Options struct {
+	// Layout is the OCI image layout directory; Digest the index (or
+	// image) in it to push.
+	Layout string
+	Digest v1.Hash
+	// Attachments are pushed as referrers of the image's manifests.
+	Attachments []Attachment
+	To          []name.Repository
+	// Tags are written last, in every destination.
+	Tags     []string
+	Keychain authn.Keychain
+	// Transport carries every request; NewTransport makes one. Nil means
+	// http.DefaultTransport.
+	Transport http.RoundTripper
+	// Jobs is how many uploads run at once per destination (default 4).
+	Jobs    int
+	Backoff Backoff
+	// MountFrom lists repositories, such as the base image's, whose blobs
+	// may be mounted into a destination on the same registry.
+	MountFrom []name.Repository
+	// Progress hears what happens; nil for silence.
+	Progress Progress
+}
+
+// Progress hears what a push does. Its methods are called from many
+// goroutines at once.
+type Progress interface {
+	// Start announces a destination and the bytes it may have to upload.
+	Start(repo name.Repository, total int64)
+	// Bytes reports n bytes sent; negative when a failed attempt is taken
+	// back.
+	Bytes(repo name.Repository, n int64)
+	// Blob reports a blob present: uploaded, existing or mounted.
+	Blob(repo name.Repository, d v1.Descriptor, how string)
+	Retry(repo name.Repository, op string, err error, wait time.Duration)
+	Done(r Result)
+}
+
+// Result is what happened at one destination.
+type Result struct {
+	Repo   name.Repository
+	Digest v1.Hash
+	// Tags are the tags that now name Digest.
+	Tags []string
+	// Referrers is how the artifacts are found: "api", "tag" (the
+	// sha256-<hex> fallback) or "" when there were none.
+	Referrers string
+	Stats     Stats
+	Duration  time.Duration
+	Err       error
+}
+
+// Stats count a destination's work.
+type Stats struct {
+	Uploaded, Existing, Mounted                int
+	UploadedBytes, ExistingBytes, MountedBytes int64
+	// Manifests written, including artifacts, fallback indexes and tags.
+	Manifests int
+	// ImageExisted is set when the index was already there, so no blob or
+	// manifest of the image needed checking.
+	ImageExisted bool
+	Artifacts    int
+	Requests     int64
+	Retries      int
+}
+
+// Push pushes to every destination and returns one result for each, in
+// the order of o.To, with the failures joined in the error. Destinations on
+// different registries go in parallel; on one registry, the first goes
+// alone so that the others can mount its blobs instead of uploading them
+// again.
+func Push(ctx context.Context, o Options) ([]Result, error) {
+	img, err := readLayout(o.Layout, o.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if img.artifacts, err = buildArtifacts(img, o.Attachments); err != nil {
+		return nil, err
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = 4
+	}
+	if o.Transport == nil {
+		o.Transport = http.DefaultTransport
+	}
+	if o.Keychain == nil {
+		o.Keychain = authn.NewMultiKeychain()
+	}
+
+	results := make([]Result, len(o.To))
+	byRegistry := map[string][]int{}
+	var order []string
+	for i, repo := range o.To {
+		reg := repo.RegistryStr()
+		if _, ok := byRegistry[reg]; !ok {
+			order = append(order, reg)
+		}
+		byRegistry[reg] = append(byRegistry[reg], i)
+	}
+	var wg sync.WaitGroup
+	for _, reg := range order {
+		idx := byRegistry[reg]
+		shared := &registryState{where: map[v1.Hash]string{}}
+		wg.Go(func() {
+			results[idx[0]] = o.pushTo(ctx, img, o.To[idx[0]], shared)
+			var inner sync.WaitGroup
+			for _, i := range idx[1:] {
+				inner.Go(func() { results[i] = o.pushTo(ctx, img, o.To[i], shared) })
+			}
+			inner.Wait()
+		})
+	}
+	wg.Wait()
+
+	var errs []error
+	for _, r := range results {
+		if r.Err != nil {
+			errs = append(errs, fmt.Errorf("pushing to %s: %w", r.Repo, r.Err))
+		}
+	}
+	return results, errors.Join(errs...)
+}
+
+// registryState is what the destinations on one registry know of it:
+// which repository holds each blob, for mounts.
+type registryState struct {
+	mu    sync.Mutex
+	where map[v1.Hash]string
+}
+
+func (s *registryState) holder(h v1.Hash) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.where[h]
+}
+
+func (s *registryState) add(h v1.Hash, repo string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.where[h]; !ok {
+		s.where[h] = repo
+	}
+}
+
+// dest is one destination being pushed.
+type dest struct {
+	o      *Options
+	img    *image
+	repo   name.Repository
+	c      *client
+	shared *registryState
+	// mountFrom are the o.MountFrom repositories on this registry.
+	mountFrom []string
+	anonymous bool
+	stats     Stats
+	mu        sync.Mutex
+	retries   atomic.Int64
+}
+
+func (o *Options) pushTo(ctx context.Context, img *image, repo name.Repository, shared *registryState) Result {
+	start := time.Now()
+	d := &dest{o: o, img: img, repo: repo, shared: shared}
+	res := Result{Repo: repo, Digest: img.root.Digest}
+	res.Referrers, res.Tags, res.Err = d.push(ctx)
+	var se *statusError
+	if errors.As(res.Err, &se) && se.err.StatusCode == http.StatusUnauthorized {
+		if d.anonymous {
+			res.Err = fmt.Errorf("no credentials for %s (log in with docker login, or give --username and --password-stdin): %w", repo.RegistryStr(), res.Err)
+		} else {
+			res.Err = fmt.Errorf("%s refused the credentials: %w", repo.RegistryStr(), res.Err)
+		}
+	}
+	res.Stats = d.stats
+	res.Stats.Retries = int(d.retries.Load())
+	if d.c != nil {
+		res.Stats.Requests = d.c.requests.Load()
+	}
+	res.Duration = time.Since(start)
+	if o.Progress != nil {
+		o.Progress.Done(res)
+	}
+	return res
+}
+
+func (d *dest) push(ctx context.Context) (referrers string, tags []string, err error) {
+	if err := d.dial(ctx); err != nil {
+		return "", nil, err
+	}
+	if d.o.Progress != nil {
+		var total int64
+		for _, b := range d.img.blobs {
+			total += b.desc.Size
+		}
+		d.o.Progress.Start(d.repo, total)
+	}
+	// A registry accepts an index only when every manifest it lists is
+	// there, and a manifest only when its blobs are: if the index is
+	// here, so is the rest, and one request spares one per blob.
+	_, found, err := d.c.manifestDigest(ctx, d.img.root.Digest.String())
+	if err != nil {
+		return "", nil, err
+	}
+	if found {
+		d.stats.ImageExisted = true
+		for _, b := range d.img.blobs {
+			d.shared.add(b.desc.Digest, d.repo.RepositoryStr())
+		}
+	} else {
+		if err := d.putBlobs(ctx, d.img.blobs); err != nil {
+			return "", nil, err
+		}
+		if err := d.putManifests(ctx); err != nil {
+			return "", nil, err
+		}
+	}
+	if referrers, err = d.putArtifacts(ctx); err != nil {
+		return "", nil, err
+	}
+	tags, err = d.putTags(ctx)
+	return referrers, tags, err
+}
+
+func (d *dest) dial(ctx context.Context) error {
+	auth, err := authn.Resolve(ctx, d.o.Keychain, d.repo)
+	if err != nil {
+		return fmt.Errorf("finding credentials for %s: %w", d.repo, err)
+	}
+	d.anonymous = auth == authn.Anonymous
+	scopes := []string{d.repo.Scope(transport.PushScope)}
+	for _, other := range append(append([]name.Repository{}, d.o.To...), d.o.MountFrom...) {
+		if other.RegistryStr() == d.repo.RegistryStr() && other.RepositoryStr() != d.repo.RepositoryStr() {
+			scopes = append(scopes, other.Scope(transport.PullScope))
+		}
+	}
+	for _, m := range d.o.MountFrom {
+		if m.RegistryStr() == d.repo.RegistryStr() && m.RepositoryStr() != d.repo.RepositoryStr() {
+			d.mountFrom = append(d.mountFrom, m.RepositoryStr())
+		}
+	}
+	d.c, err = dial(ctx, d.repo, auth, d.o.Transport, scopes, d.o.Backoff, func(op string, err error, wait time.Duration) {
+		d.retries.Add(1)
+		if d.o.Progress != nil {
+			d.o.Progress.Retry(d.repo, op, err, wait)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	d.c.onBytes = func(n int64) {
+		if d.o.Progress != nil {
+			d.o.Progress.Bytes(d.repo, n)
+		}
+	}
+	return nil
+}
+
+// putBlobs makes every blob present, Jobs at a time. A blob that another
+// destination on this registry already holds is mounted from there without
+// a check; one that may be in a MountFrom repository is checked first, so a
+// rerun never uploads what landed before.
+func (d *dest) putBlobs(ctx context.Context, blobs []blob) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.o.Jobs)
+	for _, b := range blobs {
+		g.Go(func() error {
+			from, check := d.shared.holder(b.desc.Digest), false
+			if from == "" && len(d.mountFrom) > 0 {
+				from, check = d.mountFrom[0], true
+			}
+			if from == d.repo.RepositoryStr() {
+				from = ""
+			}
+			how, err := d.c.putBlob(ctx, b, from, check || from == "")
+			if err != nil {
+				return err
+			}
+			d.count(b.desc, how)
+			d.shared.add(b.desc.Digest, d.repo.RepositoryStr())
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func (d *dest) count(desc v1.Descriptor, how blobOutcome) {
+	d.mu.Lock()
+	var word string
+	switch how {
+	case blobUploaded:
+		d.stats.Uploaded++
+		d.stats.UploadedBytes += desc.Size
+		word = "uploaded"
+	case blobExisting:
+		d.stats.Existing++
+		d.stats.ExistingBytes += desc.Size
+		word = "existing"
+	case blobMounted:
+		d.stats.Mounted++
+		d.stats.MountedBytes += desc.Size
+		word = "mounted"
+	}
+	d.mu.Unlock()
+	if d.o.Progress != nil {
+		d.o.Progress.Blob(d.repo, desc, word)
+	}
+}
+
+func (d *dest) wrote(n int) {
+	d.mu.Lock()
+	d.stats.Manifests += n
+	d.mu.Unlock()
+}
+
+// putManifests writes the image manifests in parallel, then the indexes
+// in order, children before parents, the root last. Each goes by digest:
+// only putTags names the image.
+func (d *dest) putManifests(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.o.Jobs)
+	var indexes []manifest
+	for _, m := range d.img.manifests {
+		if m.desc.MediaType.IsIndex() {
+			indexes = append(indexes, m)
+			continue
+		}
+		g.Go(func() error {
+			_, err := d.c.putManifest(gctx, m.desc.Digest.String(), m.desc.MediaType, m.raw)
+			d.wrote(1)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, m := range indexes {
+		if _, err := d.c.putManifest(ctx, m.desc.Digest.String(), m.desc.MediaType, m.raw); err != nil {
+			return err
+		}
+		d.wrote(1)
+	}
+	return nil
+}
+
+// putArtifacts pushes the artifacts the destination lacks, then makes sure
+// they can be found: through the referrers API if the registry has one
+// (it says so with OCI-Subject when it takes an artifact, or answers the
+// endpoint), else through the fallback tag of each subject.
+//
+// When the image was there before, what refers to each subject is listed
+// first, one request a subject, and only what is missing is pushed; an
+// unchanged re-push ends there. When it was not, nothing of ours can refer
+// to it yet, and the listing is skipped.
+func (d *dest) putArtifacts(ctx context.Context) (string, error) {
+	arts := d.img.artifacts
+	if len(arts) == 0 {
+		return "", nil
+	}
+	var subjects []v1.Hash
+	bySubject := map[v1.Hash][]v1.Descriptor{}
+	for _, a := range arts {
+		s := a.subject.Digest
+		if _, ok := bySubject[s]; !ok {
+			subjects = append(subjects, s)
+		}
+		bySubject[s] = append(bySubject[s], a.manifest.desc)
+	}
+
+	var api, listed bool
+	lists := make([][]byte, len(subjects)) // each subject's referrers or fallback index
+	present := map[v1.Hash]bool{}
+	if d.stats.ImageExisted {
+		first, ok, err := d.c.referrers(ctx, subjects[0])
+		if err != nil {
+			return "", err
+		}
+		api, listed = ok, true
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(d.o.Jobs)
+		for i, s := range subjects {
+			g.Go(func() error {
+				var err error
+				switch {
+				case api && i == 0:
+					lists[i] = first
+				case api:
+					lists[i], _, err = d.c.referrers(gctx, s)
+				default:
+					lists[i], err = d.c.getManifest(gctx, fallbackTag(s), manifestTypes)
+				}
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return "", err
+		}
+		for _, l := range lists {
+			if l == nil {
+				continue
+			}
+			idx, err := v1.ParseIndexManifest(bytes.NewReader(l))
+			if err != nil {
+				return "", fmt.Errorf("reading the referrers list: %w", err)
+			}
+			for _, m := range idx.Manifests {
+				present[m.Digest] = true
+			}
+		}
+	}
+
+	var missing []artifact
+	for _, a := range arts {
+		if !present[a.manifest.desc.Digest] {
+			missing = append(missing, a)
+		}
+	}
+	var blobs []blob
+	seen := map[v1.Hash]bool{}
+	for _, a := range missing {
+		for _, b := range a.blobs {
+			if !seen[b.desc.Digest] {
+				seen[b.desc.Digest] = true
+				blobs = append(blobs, b)
+			}
+		}
+	}
+	if err := d.putBlobs(ctx, blobs); err != nil {
+		return "", err
+	}
+	var sawSubject atomic.Bool
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.o.Jobs)
+	for _, a := range missing {
+		g.Go(func() error {
+			hdr, err := d.c.putManifest(gctx, a.manifest.desc.Digest.String(), a.manifest.desc.MediaType, a.manifest.raw)
+			if err != nil {
+				return err
+			}
+			d.wrote(1)
+			d.mu.Lock()
+			d.stats.Artifacts++
+			d.mu.Unlock()
+			if hdr.Get("OCI-Subject") != "" {
+				sawSubject.Store(true)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return "", err
+	}
+	if sawSubject.Load() {
+		api = true
+	} else if !listed {
+		_, ok, err := d.c.referrers(ctx, subjects[0])
+		if err != nil {
+			return "", err
+		}
+		api = ok
+	}
+	if api {
+		return "api", nil
+	}
+	return "tag", d.putFallbackTags(ctx, subjects, bySubject, lists, listed)
+}
+
+// putFallbackTags adds each subject's artifacts to its sha256-<hex> index,
+// read now unless listed already. Without conditional writes (distribution
+// 2.8 has none), two pushers adding to one subject at once can lose an
+// entry; rerunning either one restores it.
+func (d *dest) putFallbackTags(ctx context.Context, subjects []v1.Hash, bySubject map[v1.Hash][]v1.Descriptor, lists [][]byte, listed bool) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.o.Jobs)
+	for i, s := range subjects {
+		g.Go(func() error {
+			tag := fallbackTag(s)
+			raw := lists[i]
+			if !listed {
+				var err error
+				if raw, err = d.c.getManifest(ctx, tag, manifestTypes); err != nil {
+					return err
+				}
+			}
+			next, changed, err := mergeReferrers(raw, bySubject[s])
+			if err != nil {
+				return fmt.Errorf("tag %s: %w", tag, err)
+			}
+			if !changed {
+				return nil
+			}
+			if _, err := d.c.putManifest(ctx, tag, types.OCIImageIndex, next); err != nil {
+				return err
+			}
+			d.wrote(1)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// putTags points every tag at the image, last of all. When the image was
+// there before, a tag already naming it is left alone, so a rerun writes
+// nothing (and the registry announces no push that changed nothing).
+func (d *dest) putTags(ctx context.Context) ([]string, error) {
+	root := d.img.manifests[len(d.img.manifests)-1]
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.o.Jobs)
+	for _, tag := range d.o.Tags {
+		g.Go(func() error {
+			if d.stats.ImageExisted {
+				h, found, err := d.c.manifestDigest(ctx, tag)
+				if err != nil {
+					return err
+				}
+				if found && h == root.desc.Digest {
+					return nil
+				}
+			}
+			if _, err := d.c.putManifest(ctx, tag, root.desc.MediaType, root.raw); err != nil {
+				return err
+			}
+			d.wrote(1)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return d.o.Tags, nil
+}
