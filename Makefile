@@ -8,9 +8,15 @@ export PATH := $(GOBIN):$(PATH)
 
 all: build
 
+# slipway-scan links trivy, which needs GOEXPERIMENT=jsonv2. Only that
+# binary and the scan packages get it: the experiment changes encoding/json
+# for everything it touches, and the other steps should not carry that.
+JSONV2 := GOEXPERIMENT=jsonv2
+
 ## build: compile every slipway binary into bin/
 build:
 	$(GO) build -o bin/ ./cmd/...
+	$(JSONV2) $(GO) build -o bin/ ./cmd/slipway-scan
 
 ## demo: build the sample app (testdata/apps/hello) for three platforms
 demo: build
@@ -19,7 +25,9 @@ demo: build
 ## test: install test tools if missing, then vet and run every test, end to end included
 test: test-deps
 	$(GO) vet ./...
+	$(JSONV2) $(GO) vet ./internal/scan/... ./cmd/slipway-scan
 	SLIPWAY_E2E=1 $(GO) test -timeout 45m ./...
+	SLIPWAY_E2E=1 $(JSONV2) $(GO) test -timeout 20m ./internal/scan/...
 
 ## test-deps: apt docker-registry runc umoci skopeo rsync, npm gitlab-ci-local, go install act
 test-deps:

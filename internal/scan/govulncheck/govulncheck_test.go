@@ -1,0 +1,111 @@
+package govulncheck
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/scan/scantest"
+	"github.com/slipwayci/slipway/internal/testkit"
+)
+
+// brief is what a test compares of a finding.
+type brief struct {
+	ID, Package, Version, Fixed string
+	Aliases                     []string
+	Reach                       report.Reachability
+	Locations                   []report.Location
+}
+
+func briefs(fs []*report.Finding) map[string]brief {
+	m := map[string]brief{}
+	for _, f := range fs {
+		m[f.ID] = brief{f.ID, f.Package, f.Version, f.FixedVersion, f.Aliases, f.Reachability, f.Locations}
+	}
+	return m
+}
+
+var aliases = map[string][]string{
+	"GO-2021-0113": {"CVE-2021-38561", "GHSA-ppp9-7jff-5vj2"},
+	"GO-2022-1059": {"CVE-2022-32149", "GHSA-69ch-w2m2-3vjp"},
+	"GO-2020-0036": {"CVE-2019-11254", "GHSA-wxc4-f4m6-wwqv"},
+}
+
+func TestSource(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads and type-checks the sample app")
+	}
+	root := testkit.RepoRoot(t)
+	res, err := Source(context.Background(), scantest.App(t), Options{DB: scantest.VulnDB(t), Env: scantest.Environ(), Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := "testdata/apps/vulnerable/"
+	want := map[string]brief{
+		"GO-2021-0113": {"GO-2021-0113", "golang.org/x/text", "v0.3.6", "v0.3.7", aliases["GO-2021-0113"], report.Called,
+			[]report.Location{{Path: app + "main.go", Line: 22, Column: 28, Symbol: "golang.org/x/text/language.Parse"}}},
+		"GO-2022-1059": {"GO-2022-1059", "golang.org/x/text", "v0.3.6", "v0.3.8", aliases["GO-2022-1059"], report.Imported,
+			[]report.Location{{Path: app + "go.mod", Line: 6}}},
+		"GO-2020-0036": {"GO-2020-0036", "gopkg.in/yaml.v2", "v2.2.7", "v2.2.8", aliases["GO-2020-0036"], report.Imported,
+			[]report.Location{{Path: app + "go.mod", Line: 7}}},
+	}
+	if diff := cmp.Diff(want, briefs(res.Findings)); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	if res.Scanner.Name != "govulncheck" || res.Scanner.Version != "v1.8.0" || res.Scanner.DB.Source != scantest.VulnDB(t) {
+		t.Errorf("scanner = %+v, db %+v", res.Scanner, res.Scanner.DB)
+	}
+	for _, f := range res.Findings {
+		if f.Description == "" || f.URL != "https://pkg.go.dev/vuln/"+f.ID || f.Severity != report.Unknown {
+			t.Errorf("%s: description %q, url %q, severity %q", f.ID, f.Description, f.URL, f.Severity)
+		}
+	}
+}
+
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the sample app")
+	}
+	bin := scantest.BuildApp(t, t.TempDir())
+	res, err := Binary(context.Background(), bin, "/app/vulnerable", Options{DB: scantest.VulnDB(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(sym string) []report.Location {
+		return []report.Location{{Path: "app/vulnerable", Image: true, Symbol: sym}}
+	}
+	want := map[string]brief{
+		"GO-2021-0113": {"GO-2021-0113", "golang.org/x/text", "v0.3.6", "v0.3.7", aliases["GO-2021-0113"], report.Called, in("golang.org/x/text/language.Parse")},
+		"GO-2022-1059": {"GO-2022-1059", "golang.org/x/text", "v0.3.6", "v0.3.8", aliases["GO-2022-1059"], report.Imported, in("")},
+		"GO-2020-0036": {"GO-2020-0036", "gopkg.in/yaml.v2", "v2.2.7", "v2.2.8", aliases["GO-2020-0036"], report.Imported, in("")},
+	}
+	if diff := cmp.Diff(want, briefs(res.Findings)); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	if got := res.Scanner.Targets; len(got) != 1 || got[0] != "binary app/vulnerable" {
+		t.Errorf("targets = %q", got)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := Source(ctx, t.TempDir(), Options{DB: scantest.VulnDB(t)}); err == nil {
+		t.Error("Source on a directory without go.mod succeeded")
+	}
+	if _, err := Binary(ctx, filepath.Join(t.TempDir(), "nothing"), "nothing", Options{DB: scantest.VulnDB(t)}); err == nil {
+		t.Error("Binary on a missing file succeeded")
+	}
+	bin := filepath.Join(scantest.App(t), "main.go") // not a binary
+	if _, err := Binary(ctx, bin, "main.go", Options{DB: scantest.VulnDB(t)}); err == nil {
+		t.Error("Binary on a source file succeeded")
+	}
+}
+
+func TestLinkedVersion(t *testing.T) {
+	if want := scantest.Required(t, "golang.org/x/vuln"); linked != want {
+		t.Errorf("linked = %s, go.mod requires %s", linked, want)
+	}
+}

@@ -1,0 +1,439 @@
+package scan
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/modfile"
+
+	"github.com/slipwayci/slipway/internal/ci"
+	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/policy"
+	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/safefile"
+	"github.com/slipwayci/slipway/internal/scan/govulncheck"
+	"github.com/slipwayci/slipway/internal/version"
+)
+
+const usage = `usage: slipway scan [flags]
+
+Scans the image the image step wrote and the module's source, all at once:
+trivy on the image (OS packages, Go modules in binaries), govulncheck on the
+source and on each Go binary in the image (reachability), gosec on the
+source. Writes the findings (findings.json) and an in-toto statement of the
+result (scan.intoto.json) into --out, prints the summary and any --format,
+and exits 3 if the policy fails, whatever the format.
+
+  slipway scan --from dist/findings.json --format sarif=scan.sarif
+
+re-renders an earlier scan offline, with this run's policy.
+
+Flags:
+`
+
+// Files the step writes into --out.
+const (
+	FindingsFile  = "findings.json"
+	StatementFile = "scan.intoto.json"
+	SummaryFile   = "scan-summary.md"
+)
+
+// Main runs the scan step with the given process environment.
+func Main(ctx context.Context, env cli.Env) error {
+	fs := flag.NewFlagSet("slipway scan", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		image    = fs.String("image", "", "`image` to scan: oci:DIR[@digest], a registry reference, or none (default: the image in --out, if any)")
+		platform = fs.String("platform", "", "`os/arch` of the image to scan in an index (default linux on this machine's architecture)")
+		dir      = fs.String("dir", ".", "`directory` of the Go module to scan from source, or none")
+		out      = fs.String("out", "dist", "output `directory`: findings.json, scan.intoto.json, and where the image is looked for")
+		from     = fs.String("from", "", "render this findings.json `file` instead of scanning")
+		failOn   = fs.String("fail-on", "high", "lowest `severity` that fails the step (exit 3): critical, high, medium, low, unknown or none")
+		reach    = fs.Bool("reachable-only", false, "with --fail-on, let pass what govulncheck shows is not called")
+		shown    = fs.String("report-severity", "unknown", "lowest `severity` the formats, summary and annotations show")
+		waivers  = fs.String("waivers", "", "waiver `file` (default "+policy.WaiversFile+" in the repository, if present)")
+		vulndb   = fs.String("vulndb", govulncheck.DefaultDB, "govulncheck's database `URL`: https://… or file:///dir")
+		cacheDir = fs.String("cache-dir", "", "`directory` caching trivy's database (default trivy's, ~/.cache/trivy)")
+		offline  = fs.Bool("offline", false, "download nothing: trivy uses the database in --cache-dir, govulncheck needs --vulndb file://…")
+		showVer  = fs.Bool("version", false, "print slipway's version and exit")
+		formats  = cli.List{Comma: true}
+		scanners = cli.List{Comma: true}
+		dbRepos  = cli.List{Comma: true}
+	)
+	fs.Var(&formats, "format", "`FORMAT`[=FILE] to print or write, repeatable or comma-separated: "+strings.Join(report.FormatNames(), ", "))
+	fs.Var(&scanners, "scanners", "`scanners` to run (default all): "+strings.Join(AllScanners, ", "))
+	fs.Var(&dbRepos, "db-repository", "OCI `repository` of trivy's database, e.g. a mirror (repeatable, tried in order)")
+	if err := fs.Parse(env.Args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(env.Stdout, usage)
+			fs.SetOutput(env.Stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		return cli.Usagef("%v; see slipway scan --help", err)
+	}
+	if *showVer {
+		fmt.Fprintf(env.Stdout, "slipway-scan %s\n", version.String())
+		return nil
+	}
+	if fs.NArg() > 0 {
+		return cli.Usagef("unexpected arguments %q; see slipway scan --help", fs.Args())
+	}
+
+	detect := func() ci.Platform {
+		return ci.Detect(ci.Options{
+			Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir,
+			Step: "scan", SummaryFile: filepath.Join(*out, SummaryFile),
+		})
+	}
+	if err := ci.ApplyInputs(fs, detect()); err != nil {
+		return cli.Usage(err)
+	}
+	// Again, now that an input may have moved --out and the summary.
+	p := detect()
+	c, err := configure(env, config{
+		image: *image, platform: *platform, dir: *dir, out: *out, from: *from,
+		failOn: *failOn, reachableOnly: *reach, shown: *shown, waivers: *waivers,
+		vulndb: *vulndb, cacheDir: *cacheDir, offline: *offline,
+		formats: formats.Values, scanners: scanners.Values, dbRepos: dbRepos.Values,
+	})
+	if err != nil {
+		return cli.Usage(err)
+	}
+	return c.run(ctx, env, p)
+}
+
+// config is the command line, checked and resolved by configure.
+type config struct {
+	image, platform, dir, out, from string
+	failOn, shown, waivers          string
+	vulndb, cacheDir                string
+	reachableOnly, offline          bool
+	formats, scanners, dbRepos      []string
+
+	workDir, root string
+	sourceDir     bool // scan the module in dir
+	rule          policy.Rule
+	minShown      report.Severity
+	outputs       []report.Output
+	waiverList    []policy.Waiver
+}
+
+func configure(env cli.Env, c config) (*config, error) {
+	var err error
+	if c.rule.FailOn, err = policy.ParseFailOn(c.failOn); err != nil {
+		return nil, err
+	}
+	c.rule.ReachableOnly = c.reachableOnly
+	if c.minShown, err = report.ParseSeverity(c.shown); err != nil {
+		return nil, fmt.Errorf("--report-severity: %w", err)
+	}
+	for _, f := range c.formats {
+		o, err := report.ParseOutput(f)
+		if err != nil {
+			return nil, fmt.Errorf("--format: %w", err)
+		}
+		c.outputs = append(c.outputs, o)
+	}
+	for _, s := range c.scanners {
+		if !slices.Contains(AllScanners, s) {
+			return nil, fmt.Errorf("--scanners: unknown scanner %q (want %s)", s, strings.Join(AllScanners, ", "))
+		}
+	}
+	if c.offline && strings.HasPrefix(c.vulndb, "http") && (len(c.scanners) == 0 || slices.Contains(c.scanners, Govulncheck)) {
+		return nil, fmt.Errorf("--offline: govulncheck needs a local database, --vulndb file:///dir")
+	}
+	c.workDir = env.Dir
+	c.out = env.Resolve(c.out)
+	c.sourceDir = c.dir != "none"
+	if c.sourceDir {
+		c.dir = env.Resolve(c.dir)
+	}
+	start := env.Dir
+	if c.sourceDir {
+		start = c.dir
+	}
+	c.root = repoRoot(start, env.Dir)
+	file, required := filepath.Join(c.root, filepath.FromSlash(policy.WaiversFile)), false
+	if c.waivers != "" {
+		file, required = env.Resolve(c.waivers), true
+	}
+	if c.waiverList, err = policy.LoadWaivers(file, required); err != nil {
+		return nil, err
+	}
+	if c.from != "" {
+		c.from = env.Resolve(c.from)
+	}
+	return &c, nil
+}
+
+func (c *config) run(ctx context.Context, env cli.Env, p ci.Platform) error {
+	var (
+		rep *report.Report
+		rec *record.Record
+		err error
+	)
+	if c.from != "" {
+		rep, err = readFindings(c.from)
+	} else {
+		rep, rec, err = c.scan(ctx, env, p)
+	}
+	if err != nil {
+		return err
+	}
+
+	target := policy.Target{}
+	if rep.Scan.Image != nil {
+		target.Image = rep.Scan.Image.Name
+	}
+	rep.Verdict = policy.Evaluate(rep.Findings, c.waiverList, c.rule, target, time.Now())
+
+	var outputs [][2]string
+	if c.from == "" {
+		paths, err := c.writeEvidence(rep, rec, p)
+		if err != nil {
+			return err
+		}
+		outputs = append(outputs, paths...)
+	}
+	written, err := c.render(rep, p)
+	if err != nil {
+		return err
+	}
+	outputs = append(outputs, written...)
+
+	shown := c.shownReport(rep)
+	for _, a := range report.Annotations(shown) {
+		p.Annotate(a)
+	}
+	sum := report.Summary(shown)
+	if len(shown.Findings) > report.TopFindings || len(shown.Findings) < len(rep.Findings) {
+		findings := filepath.Join(c.out, FindingsFile)
+		if c.from != "" {
+			findings = c.from
+		}
+		sum.Notes = append(sum.Notes, fmt.Sprintf("Every finding: `slipway scan --from %s --format text`.", c.rel(findings)))
+	}
+	if err := p.WriteSummary(sum); err != nil {
+		return fmt.Errorf("writing summary: %w", err)
+	}
+
+	v := rep.Verdict
+	counts, _ := json.Marshal(v.Counts)
+	verdict := "pass"
+	if !v.Pass {
+		verdict = "fail"
+	}
+	outputs = append(outputs, [2]string{"verdict", verdict}, [2]string{"counts", string(counts)})
+	for _, o := range outputs {
+		if err := p.SetOutput(o[0], o[1]); err != nil {
+			return fmt.Errorf("setting output %s: %w", o[0], err)
+		}
+	}
+	if !v.Pass {
+		return cli.Policy(fmt.Errorf("policy refuses: %s", strings.Join(v.Reasons, "; ")))
+	}
+	return nil
+}
+
+// scan runs the scanners on what the command line names.
+func (c *config) scan(ctx context.Context, env cli.Env, p ci.Platform) (*report.Report, *record.Record, error) {
+	rec, err := record.Load(c.out)
+	if err != nil && !errors.Is(err, record.ErrNotFound) {
+		return nil, nil, err
+	}
+	o := Options{
+		Root:     c.root,
+		Scanners: c.scanners,
+		VulnDB:   c.vulndb,
+		Env:      env.Environ,
+		ImageOptions: ImageOptions{
+			CacheDir: c.cacheDir, DBRepositories: c.dbRepos, Offline: c.offline, Log: p.Stderr(),
+		},
+		Commit: p.Info().Commit,
+		Log:    p.Stderr(),
+	}
+	if rec != nil && rec.Commit != "" {
+		o.Commit = rec.Commit
+	}
+	if o.Commit == "" {
+		o.Commit = headCommit(ctx, c.root)
+	}
+	if c.sourceDir {
+		o.Dir = c.dir
+		if o.Module, err = modulePath(c.dir); err != nil {
+			return nil, nil, cli.Usage(err)
+		}
+	}
+	ref := c.image
+	if ref == "" {
+		ref = defaultImage(c.out, rec)
+	}
+	if ref != "" && ref != "none" {
+		if o.Image, err = OpenImage(ctx, ref, c.platform, env.Dir); err != nil {
+			return nil, nil, err
+		}
+	}
+	if o.Dir == "" && o.Image == nil {
+		return nil, nil, cli.Usagef("nothing to scan: --dir none and no image (build one with slipway image, or give --image)")
+	}
+	defer tuneGC(env.Getenv)()
+	rep, err := Run(ctx, o)
+	return rep, rec, err
+}
+
+// defaultImage is the layout the image step wrote into out, if any.
+func defaultImage(out string, rec *record.Record) string {
+	if rec != nil && rec.Image != nil && rec.Image.Layout != "" {
+		return "oci:" + filepath.Join(out, filepath.FromSlash(rec.Image.Layout))
+	}
+	if _, err := os.Stat(filepath.Join(out, "image", "index.json")); err == nil {
+		return "oci:" + filepath.Join(out, "image")
+	}
+	return ""
+}
+
+// writeEvidence writes the canonical stream and the in-toto statement,
+// and returns their paths as outputs.
+func (c *config) writeEvidence(rep *report.Report, rec *record.Record, p ci.Platform) ([][2]string, error) {
+	var stream bytes.Buffer
+	if err := report.Send(rep, report.NewJSONHandler(&stream)); err != nil {
+		return nil, err
+	}
+	findings := filepath.Join(c.out, FindingsFile)
+	if err := safefile.Write(findings, stream.Bytes(), 0o644); err != nil {
+		return nil, fmt.Errorf("writing findings: %w", err)
+	}
+	outputs := [][2]string{{"findings", c.rel(findings)}}
+	st, err := NewStatement(rep, FindingsFile, stream.Bytes(), rec)
+	if err != nil {
+		// A source-only scan outside a commit has nothing to attest to.
+		fmt.Fprintf(p.Stderr(), "scan: no %s written: %v\n", StatementFile, err)
+		return outputs, nil
+	}
+	data, err := st.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	statement := filepath.Join(c.out, StatementFile)
+	if err := safefile.Write(statement, data, 0o644); err != nil {
+		return nil, fmt.Errorf("writing the scan statement: %w", err)
+	}
+	return append(outputs, [2]string{"attestation", c.rel(statement)}), nil
+}
+
+// render writes each --format to its file or to stdout, showing only the
+// findings at or above --report-severity.
+func (c *config) render(rep *report.Report, p ci.Platform) ([][2]string, error) {
+	var outputs [][2]string
+	keep := func(f *report.Finding) bool { return f.Severity.Rank() >= c.minShown.Rank() }
+	for _, o := range c.outputs {
+		if o.File == "" {
+			if err := report.Send(rep, report.Filter(report.Formats[o.Format](p.Stdout()), keep)); err != nil {
+				return nil, fmt.Errorf("printing %s: %w", o.Format, err)
+			}
+			continue
+		}
+		// FILE is relative to the working directory, like every path on
+		// the command line.
+		file := resolve(c.workDir, o.File)
+		err := safefile.WriteFrom(file, 0o644, func(w io.Writer) error {
+			return report.Send(rep, report.Filter(report.Formats[o.Format](w), keep))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("writing %s: %w", o.Format, err)
+		}
+		outputs = append(outputs, [2]string{o.Format, c.rel(file)})
+	}
+	return outputs, nil
+}
+
+// shownReport is the report with only the findings --report-severity
+// shows; the verdict still counts them all.
+func (c *config) shownReport(rep *report.Report) *report.Report {
+	shown := *rep
+	shown.Findings = slices.DeleteFunc(slices.Clone(rep.Findings), func(f *report.Finding) bool {
+		return f.Severity.Rank() < c.minShown.Rank()
+	})
+	return &shown
+}
+
+// rel shows a path relative to the working directory when it is inside it.
+func (c *config) rel(p string) string { return rel(c.workDir, p) }
+
+func readFindings(file string) (*report.Report, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, cli.Usage(fmt.Errorf("reading findings: %w", err))
+	}
+	defer f.Close()
+	rep, err := report.Read(f)
+	if err != nil {
+		return nil, cli.Usage(fmt.Errorf("%s: %w", file, err))
+	}
+	return rep, nil
+}
+
+func modulePath(dir string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return "", fmt.Errorf("--dir %s is not a Go module: %w", dir, err)
+	}
+	if p := modfile.ModulePath(data); p != "" {
+		return p, nil
+	}
+	return "", fmt.Errorf("--dir %s: go.mod has no module line", dir)
+}
+
+// repoRoot is the nearest directory above start holding .git, else
+// fallback: source paths in reports are relative to it.
+func repoRoot(start, fallback string) string {
+	for d := start; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return fallback
+		}
+	}
+}
+
+// headCommit is the commit checked out at root, if it is a git checkout.
+func headCommit(ctx context.Context, root string) string {
+	if _, err := os.Stat(filepath.Join(root, ".git")); err != nil {
+		return ""
+	}
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--verify", "-q", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func resolve(base, p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(base, p)
+}
+
+// rel makes p relative to root, with forward slashes.
+func rel(root, p string) string {
+	r, err := filepath.Rel(root, p)
+	if err != nil || strings.HasPrefix(r, "..") {
+		return filepath.ToSlash(p)
+	}
+	return filepath.ToSlash(r)
+}

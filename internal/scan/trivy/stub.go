@@ -1,0 +1,19 @@
+//go:build !goexperiment.jsonv2
+
+package trivy
+
+import (
+	"context"
+	"errors"
+
+	"github.com/slipwayci/slipway/internal/scan"
+)
+
+// ErrNoJSONv2 is why an image cannot be scanned by this build.
+var ErrNoJSONv2 = errors.New("this slipway-scan was built without GOEXPERIMENT=jsonv2, which trivy needs, so it cannot scan images; " +
+	"rebuild it with GOEXPERIMENT=jsonv2 go build ./cmd/slipway-scan, or scan without the image scanner: --scanners govulncheck,gosec")
+
+// ScanImage fails: trivy is not in this build.
+func (Scanner) ScanImage(context.Context, *scan.Image, scan.ImageOptions) (*scan.Result, error) {
+	return nil, ErrNoJSONv2
+}

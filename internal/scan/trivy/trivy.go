@@ -1,0 +1,304 @@
+//go:build goexperiment.jsonv2
+
+package trivy
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	trivydb "github.com/aquasecurity/trivy-db/pkg/db"
+	"github.com/aquasecurity/trivy-db/pkg/metadata"
+	dbtypes "github.com/aquasecurity/trivy-db/pkg/types"
+	"github.com/aquasecurity/trivy/pkg/cache"
+	"github.com/aquasecurity/trivy/pkg/db"
+	"github.com/aquasecurity/trivy/pkg/fanal/analyzer"
+	"github.com/aquasecurity/trivy/pkg/fanal/applier"
+	"github.com/aquasecurity/trivy/pkg/fanal/artifact"
+	artimage "github.com/aquasecurity/trivy/pkg/fanal/artifact/image"
+	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
+	"github.com/aquasecurity/trivy/pkg/fanal/utils"
+	"github.com/aquasecurity/trivy/pkg/log"
+	tscan "github.com/aquasecurity/trivy/pkg/scan"
+	"github.com/aquasecurity/trivy/pkg/scan/langpkg"
+	"github.com/aquasecurity/trivy/pkg/scan/local"
+	"github.com/aquasecurity/trivy/pkg/scan/ospkg"
+	"github.com/aquasecurity/trivy/pkg/types"
+	"github.com/aquasecurity/trivy/pkg/vulnerability"
+
+	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/scan"
+)
+
+// linked is the trivy version go.mod requires, for binaries without module
+// information (test binaries); TestLinkedVersion keeps it in step.
+const linked = "v0.74.0"
+
+// Version is the trivy module linked into this binary.
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/aquasecurity/trivy" {
+				return d.Version
+			}
+		}
+	}
+	return linked
+}
+
+// trivy keeps its database open in a package variable: one scan at a time.
+var mu sync.Mutex
+
+// ScanImage scans the image for vulnerable OS packages and Go modules in
+// binaries, as `trivy image --scanners vuln` does, with the database in
+// o.CacheDir, downloaded first unless o.Offline.
+func (Scanner) ScanImage(ctx context.Context, img *scan.Image, o scan.ImageOptions) (*scan.Result, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	logTo(o.Log)
+	cacheDir := o.CacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(utils.CacheDir(), "trivy") // where trivy keeps it
+	}
+	dbInfo, err := openDB(ctx, cacheDir, o)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+
+	c := cache.NewMemoryCache()
+	art, err := artimage.NewArtifact(image{Image: img.Img, name: img.Name}, c, artifact.Option{
+		DisabledAnalyzers: disabledAnalyzers(),
+		NoProgress:        true,
+		Offline:           o.Offline,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trivy: %w", err)
+	}
+	svc := local.NewService(applier.NewApplier(c), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(trivydb.Config{}))
+	rep, err := tscan.NewService(svc, art).ScanArtifact(ctx, types.ScanOptions{
+		PkgTypes:            []string{types.PkgTypeOS, types.PkgTypeLibrary},
+		PkgRelationships:    ftypes.Relationships,
+		Scanners:            types.Scanners{types.VulnerabilityScanner},
+		VulnSeveritySources: []dbtypes.SourceID{"auto"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trivy on %s: %w", img.Name, err)
+	}
+	res := &scan.Result{
+		Scanner: report.Scanner{
+			Name:    scan.Trivy,
+			Version: Version(),
+			URL:     "https://trivy.dev",
+			Targets: []string{"image"},
+			DB:      dbInfo,
+		},
+		Findings: Convert(rep),
+	}
+	if os := rep.Metadata.OS; os != nil && os.Family != "" {
+		res.OS = strings.TrimSpace(string(os.Family) + " " + os.Name)
+	}
+	return res, nil
+}
+
+// disabledAnalyzers are those `trivy image --scanners vuln` leaves off:
+// lock files, secrets, misconfiguration, licences, the image history.
+func disabledAnalyzers() []analyzer.Type {
+	a := append([]analyzer.Type{}, analyzer.TypeLockfiles...)
+	a = append(a, analyzer.TypeApkCommand, analyzer.TypeSecret, analyzer.TypeLicenseFile,
+		analyzer.TypeHistoryDockerfile, analyzer.TypeExecutable, analyzer.TypeRpmArchive)
+	return append(a, analyzer.TypeConfigFiles...)
+}
+
+// openDB makes sure the database is in cacheDir (downloading it from the
+// first repository that has it, unless offline) and opens it.
+func openDB(ctx context.Context, cacheDir string, o scan.ImageOptions) (*report.DB, error) {
+	repos := o.DBRepositories
+	if len(repos) == 0 {
+		repos = []string{db.DefaultGCRRepository, db.DefaultGHCRRepository}
+	}
+	var refs []name.Reference
+	for _, r := range repos {
+		if !strings.Contains(r[strings.LastIndex(r, "/")+1:], ":") && !strings.Contains(r, "@") {
+			r = fmt.Sprintf("%s:%d", r, trivydb.SchemaVersion)
+		}
+		ref, err := name.ParseReference(r)
+		if err != nil {
+			return nil, fmt.Errorf("parsing database repository %q: %w", r, err)
+		}
+		refs = append(refs, ref)
+	}
+	dir := db.Dir(cacheDir)
+	client := db.NewClient(dir, true, db.WithDBRepository(refs))
+	stale, err := client.NeedsUpdate(ctx, strings.TrimPrefix(Version(), "v"), o.Offline)
+	if err != nil {
+		if o.Offline {
+			return nil, fmt.Errorf("trivy database in %s: %w (offline, it must be fetched first, e.g. with trivy image --download-db-only --cache-dir %s)", cacheDir, err, cacheDir)
+		}
+		return nil, fmt.Errorf("trivy database in %s: %w", cacheDir, err)
+	}
+	if stale {
+		if err := client.Download(ctx, dir, ftypes.RegistryOptions{}); err != nil {
+			return nil, fmt.Errorf("downloading trivy's database from %s: %w", strings.Join(repos, ", "), err)
+		}
+	}
+	if err := db.Init(dir); err != nil {
+		return nil, fmt.Errorf("opening trivy database in %s: %w", dir, err)
+	}
+	info := &report.DB{Source: strings.Join(repos, ", ")}
+	if o.Offline {
+		info.Source = "offline, " + dir
+	}
+	if m, err := metadata.NewClient(dir).Get(); err == nil {
+		info.Version = fmt.Sprint(m.Version)
+		if !m.UpdatedAt.IsZero() {
+			info.Updated = m.UpdatedAt.UTC().Format(time.RFC3339)
+		}
+	}
+	return info, nil
+}
+
+// Convert turns trivy's report into findings, one per vulnerability and
+// package in each target.
+func Convert(rep types.Report) []*report.Finding {
+	var out []*report.Finding
+	for _, r := range rep.Results {
+		paths := packagePaths(r)
+		for _, v := range r.Vulnerabilities {
+			f := &report.Finding{
+				ID:           v.VulnerabilityID,
+				Kind:         report.Vulnerability,
+				Title:        v.Title,
+				Description:  v.Description,
+				Severity:     severity(v.Severity),
+				Package:      v.PkgName,
+				Version:      v.InstalledVersion,
+				FixedVersion: v.FixedVersion,
+				URL:          v.PrimaryURL,
+				Scanners:     []string{scan.Trivy},
+			}
+			where := r.Target
+			if r.Class == types.ClassOSPkg {
+				f.Ecosystem = string(r.Type)
+				where = cmp.Or(paths[v.PkgID], packageDB(r.Type))
+			} else {
+				f.Ecosystem = ecosystem(r.Type)
+				if v.PkgPath != "" {
+					where = v.PkgPath
+				}
+			}
+			if f.Ecosystem == "go" {
+				f.Version, f.FixedVersion = semver(f.Version), semver(f.FixedVersion)
+			}
+			// Every finding of trivy's is in the image, even where it
+			// cannot say which file.
+			f.Locations = []report.Location{{Path: strings.TrimPrefix(where, "/"), Image: true}}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// packagePaths maps each OS package to the database file it was read
+// from, e.g. var/lib/dpkg/status.
+func packagePaths(r types.Result) map[string]string {
+	m := map[string]string{}
+	for _, p := range r.Packages {
+		if p.FilePath != "" {
+			m[p.ID] = p.FilePath
+		}
+	}
+	return m
+}
+
+// packageDB is where a distribution keeps its package database; trivy
+// reads it but does not say so per package.
+func packageDB(family ftypes.TargetType) string {
+	switch family {
+	case ftypes.Debian, ftypes.Ubuntu:
+		return "var/lib/dpkg/status"
+	case ftypes.Alpine, ftypes.Wolfi, ftypes.Chainguard:
+		return "lib/apk/db/installed"
+	case ftypes.RedHat, ftypes.CentOS, ftypes.Rocky, ftypes.Alma, ftypes.Fedora, ftypes.Amazon,
+		ftypes.Oracle, ftypes.CBLMariner, ftypes.Azure, ftypes.Photon, ftypes.OpenSUSELeap, ftypes.SLES:
+		return "var/lib/rpm"
+	}
+	return ""
+}
+
+func ecosystem(t ftypes.TargetType) string {
+	switch t {
+	case ftypes.GoBinary, ftypes.GoModule:
+		return "go"
+	}
+	return string(t)
+}
+
+// semver writes Go versions as the go command does, with a v; trivy
+// drops it, and lists several fixed versions with commas.
+func semver(v string) string {
+	if v == "" {
+		return ""
+	}
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if p != "" && p[0] >= '0' && p[0] <= '9' {
+			p = "v" + p
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ", ")
+}
+
+func severity(s string) report.Severity {
+	if sev, err := report.ParseSeverity(s); err == nil {
+		return sev
+	}
+	return report.Unknown
+}
+
+// image is a go-containerregistry image as trivy's artifact takes it.
+type image struct {
+	v1.Image
+	name string
+}
+
+func (i image) Name() string { return i.name }
+
+func (i image) ID() (string, error) {
+	h, err := i.ConfigName()
+	if err != nil {
+		return "", fmt.Errorf("getting the image ID: %w", err)
+	}
+	return h.String(), nil
+}
+
+func (i image) RepoTags() []string    { return nil }
+func (i image) RepoDigests() []string { return nil }
+
+var _ ftypes.Image = image{}
+
+var logOnce sync.Once
+
+// logTo sends trivy's warnings (an unsupported distribution, a rejected
+// CVE) to w; its progress is left out. Trivy logs through log/slog's
+// default logger, which nothing else in slipway-scan uses.
+func logTo(w io.Writer) {
+	logOnce.Do(func() {
+		if w == nil {
+			w = io.Discard
+		}
+		log.SetDefault(log.New(log.NewHandler(w, &log.Options{Level: slog.LevelWarn})))
+	})
+}

@@ -1,0 +1,127 @@
+//go:build goexperiment.jsonv2
+
+package trivy
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/scan"
+	"github.com/slipwayci/slipway/internal/scan/scantest"
+	"github.com/slipwayci/slipway/internal/scan/trivy/trivytest"
+)
+
+// fixtureDB builds trivy's database from testdata/scan/trivydb.
+func fixtureDB(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := trivytest.BuildDB(dir, scantest.TrivyFixtures(t)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func brief(fs []*report.Finding) []string {
+	var out []string
+	report.Sort(fs)
+	for _, f := range fs {
+		var locs []string
+		for _, l := range f.Locations {
+			locs = append(locs, l.String())
+		}
+		out = append(out, strings.Join([]string{string(f.Severity), f.ID, f.Ecosystem, f.Package, f.Version, f.FixedVersion, strings.Join(locs, " ")}, " | "))
+	}
+	return out
+}
+
+// want is what trivy finds in the sample image with the fixture database.
+var want = []string{
+	"HIGH | CVE-2021-38561 | go | golang.org/x/text | v0.3.6 | v0.3.7 | image:/app/vulnerable",
+	"HIGH | CVE-2022-32149 | go | golang.org/x/text | v0.3.6 | v0.3.8 | image:/app/vulnerable",
+	"MEDIUM | CVE-2019-11254 | go | gopkg.in/yaml.v2 | v2.2.7 | v2.2.8 | image:/app/vulnerable",
+	"LOW | CVE-2019-18276 | debian | bash | 5.2.15-2+b2 |  | image:/var/lib/dpkg/status",
+}
+
+func TestScanImage(t *testing.T) {
+	cache := fixtureDB(t)
+	bin := scantest.BuildApp(t, t.TempDir())
+	img, err := scan.FromImage("sample", scantest.Image(t, scantest.ImageFiles(t, bin)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Scanner{}.ScanImage(context.Background(), img, scan.ImageOptions{CacheDir: cache, Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, brief(res.Findings)); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	for _, f := range res.Findings {
+		if f.Title == "" || f.Description == "" || !slicesEqual(f.Scanners, []string{"trivy"}) || f.Reachability != "" {
+			t.Errorf("%s: title %q, scanners %v, reachability %q", f.ID, f.Title, f.Scanners, f.Reachability)
+		}
+	}
+	if res.OS != "debian 12.5" {
+		t.Errorf("OS = %q", res.OS)
+	}
+	s := res.Scanner
+	if s.Name != "trivy" || s.Version != "v0.74.0" || s.DB == nil || s.DB.Version != "2" || s.DB.Updated != "2026-11-01T06:00:00Z" || !strings.HasPrefix(s.DB.Source, "offline, ") {
+		t.Errorf("scanner = %+v, db %+v", s, s.DB)
+	}
+}
+
+// TestScanLayout scans the image as the image step leaves it: an OCI
+// layout holding an index.
+func TestScanLayout(t *testing.T) {
+	cache := fixtureDB(t)
+	dir := t.TempDir()
+	bin := scantest.BuildApp(t, t.TempDir())
+	digest := scantest.Layout(t, filepath.Join(dir, "image"), scantest.Image(t, scantest.ImageFiles(t, bin)))
+	img, err := scan.OpenImage(context.Background(), "oci:image", "linux/amd64", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Digest != digest || img.Platform != "linux/amd64" {
+		t.Errorf("opened %s %s, want the index %s", img.Digest, img.Platform, digest)
+	}
+	res, err := Scanner{}.ScanImage(context.Background(), img, scan.ImageOptions{CacheDir: cache, Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, brief(res.Findings)); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
+
+func TestOfflineWithoutDatabase(t *testing.T) {
+	bin := scantest.BuildApp(t, t.TempDir())
+	img, err := scan.FromImage("sample", scantest.Image(t, scantest.ImageFiles(t, bin)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Scanner{}.ScanImage(context.Background(), img, scan.ImageOptions{CacheDir: t.TempDir(), Offline: true})
+	if err == nil || !strings.Contains(err.Error(), "offline") {
+		t.Errorf("error = %v, want one saying the offline database is missing", err)
+	}
+}
+
+func TestSemver(t *testing.T) {
+	for in, want := range map[string]string{"": "", "0.3.7": "v0.3.7", "v0.3.7": "v0.3.7", "0.3.7, 0.4.1": "v0.3.7, v0.4.1", "1.26.8": "v1.26.8"} {
+		if got := semver(in); got != want {
+			t.Errorf("semver(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestLinkedVersion(t *testing.T) {
+	if want := scantest.Required(t, "github.com/aquasecurity/trivy"); linked != want {
+		t.Errorf("linked = %s, go.mod requires %s", linked, want)
+	}
+}
+
+func slicesEqual(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
