@@ -12,6 +12,8 @@ all: build
 # binary and the scan packages get it: the experiment changes encoding/json
 # for everything it touches, and the other steps should not carry that.
 JSONV2 := GOEXPERIMENT=jsonv2
+# Where make test-deps puts the scanners' CLIs for the agreement test.
+export SLIPWAY_SCAN_CLIS ?= $(shell $(GO) env GOPATH)/slipway-scan-clis
 
 ## build: compile every slipway binary into bin/
 build:
@@ -29,7 +31,7 @@ test: test-deps
 	SLIPWAY_E2E=1 $(GO) test -timeout 45m ./...
 	SLIPWAY_E2E=1 $(JSONV2) $(GO) test -timeout 20m ./internal/scan/...
 
-## test-deps: apt docker-registry runc umoci skopeo rsync, npm gitlab-ci-local, go install act
+## test-deps: apt docker-registry runc umoci skopeo rsync, npm gitlab-ci-local, go install act and kustomize, the scanner CLIs
 test-deps:
 	@scripts/install-test-deps.sh
 

@@ -41,3 +41,14 @@ if ! command -v gitlab-ci-local >/dev/null 2>&1 || [ "$(gitlab-ci-local --versio
   echo "install-test-deps: npm install -g gitlab-ci-local@${GITLAB_CI_LOCAL_VERSION}"
   npm install -g --no-audit --no-fund "gitlab-ci-local@${GITLAB_CI_LOCAL_VERSION}" >/dev/null
 fi
+
+# The scanners' own CLIs, at the versions slipway links, for the test that
+# checks slipway's findings agree with theirs (and for make bench).
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+scan_clis="${SLIPWAY_SCAN_CLIS:-$(go env GOPATH)/slipway-scan-clis}"
+want="$(grep -E '^\s*(github.com/aquasecurity/trivy|golang.org/x/vuln|github.com/securego/gosec/v2) ' "$root/go.mod" | tr -s ' \t' ' ')"
+if [ "$(cat "$scan_clis/versions" 2>/dev/null)" != "$want" ]; then
+  echo "install-test-deps: trivy, govulncheck and gosec CLIs into $scan_clis"
+  bash "$root/bench/scan/install-clis.sh" "$scan_clis" >/dev/null
+  printf '%s\n' "$want" >"$scan_clis/versions"
+fi
