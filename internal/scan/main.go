@@ -92,17 +92,12 @@ func Main(ctx context.Context, env cli.Env) error {
 		return cli.Usagef("unexpected arguments %q; see slipway scan --help", fs.Args())
 	}
 
-	detect := func() ci.Platform {
-		return ci.Detect(ci.Options{
-			Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir,
-			Step: "scan", SummaryFile: filepath.Join(*out, SummaryFile),
-		})
-	}
-	if err := ci.ApplyInputs(fs, detect()); err != nil {
+	p, err := ci.Start(fs, ci.Options{
+		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir, Step: "scan",
+	}, func() string { return filepath.Join(*out, SummaryFile) })
+	if err != nil {
 		return cli.Usage(err)
 	}
-	// Again, now that an input may have moved --out and the summary.
-	p := detect()
 	c, err := configure(env, config{
 		image: *image, platform: *platform, dir: *dir, out: *out, from: *from,
 		failOn: *failOn, reachableOnly: *reach, shown: *shown, waivers: *waivers,
