@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"text/template"
@@ -74,15 +75,26 @@ type HealthGate struct {
 	P95         Duration `yaml:"p95"`         // e.g. 500ms
 }
 
-// ApprovalGate requires an approver. On GitHub the environment's
-// protection rules are the approver (the job runs only once approved);
+// ApprovalGate requires an approver. On GitHub the protection rules of the
+// job's environment are the approver (the job runs only once approved),
+// when the workflow names that environment and it is GitHubEnvironment;
 // elsewhere --approved-by names one, who must be listed if Approvers is.
 type ApprovalGate struct {
 	Approvers []string `yaml:"approvers"`
+	// GitHubEnvironment is the GitHub environment whose protection rules
+	// approve promotions here (default: the environment's own name).
+	GitHubEnvironment string `yaml:"githubEnvironment"`
 }
 
-// Severities in increasing order.
-var Severities = []string{"none", "low", "medium", "high", "critical"}
+// Severities in increasing order, as slipway scan ranks them.
+var Severities = []string{"none", "unknown", "low", "medium", "high", "critical"}
+
+// envName is what an environment may be called: its name is part of the
+// tag that holds its history.
+var envName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// tagName is a tag as the distribution spec allows it.
+var tagName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // Duration reads "90s", "1h30m" or "2d" from YAML.
 type Duration struct{ time.Duration }
@@ -147,6 +159,9 @@ func ParseConfig(data []byte) (*Config, error) {
 		return nil, errors.New("no environments; add environments: {staging: {repository: …}}")
 	}
 	for n, e := range c.Environments {
+		if !envName.MatchString(n) {
+			return nil, fmt.Errorf("environment name %q: use letters, digits, '.', '_' and '-' (it becomes part of a tag)", n)
+		}
 		if e == nil {
 			return nil, fmt.Errorf("environment %s is empty; give it a repository", n)
 		}
@@ -185,9 +200,18 @@ func (c *Config) check(e *Environment) error {
 	if _, err := name.NewRepository(e.Repository); err != nil {
 		return fmt.Errorf("repository %q: %w", e.Repository, err)
 	}
+	if len(e.Tags) == 0 {
+		return errors.New("tags: give at least one, e.g. [" + e.Name + "]: the tags are what the environment deploys")
+	}
 	for _, t := range e.Tags {
 		if _, err := template.New("tag").Option("missingkey=error").Parse(t); err != nil {
 			return fmt.Errorf("tag template %q: %w", t, err)
+		}
+		if !strings.Contains(t, "{{") && !tagName.MatchString(t) {
+			return fmt.Errorf("tag %q is not a valid tag", t)
+		}
+		if strings.HasPrefix(t, "slipway-history-") || strings.HasPrefix(t, "sha256-") {
+			return fmt.Errorf("tag %q: slipway-history-* and sha256-* are slipway's own tags", t)
 		}
 	}
 	g := e.Gates
@@ -217,6 +241,9 @@ func (c *Config) check(e *Environment) error {
 		if severityRank(s.MaxSeverity) < 0 {
 			return fmt.Errorf("gates.scan.maxSeverity %q: use one of %s", s.MaxSeverity, strings.Join(Severities, ", "))
 		}
+	}
+	if a := g.Approval; a != nil && a.GitHubEnvironment == "" {
+		a.GitHubEnvironment = e.Name
 	}
 	if h := g.Health; h != nil {
 		u, err := url.Parse(h.URL)

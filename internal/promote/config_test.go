@@ -44,6 +44,9 @@ func TestParseConfig(t *testing.T) {
 	if s.Gates.Scan.MaxAge.Duration != 48*time.Hour || s.Gates.Scan.MaxSeverity != "medium" || !s.Gates.SBOM {
 		t.Errorf("staging gates = %+v", s.Gates)
 	}
+	if p.Gates.Approval.GitHubEnvironment != "production" {
+		t.Errorf("approval.githubEnvironment = %q, want the environment's name by default", p.Gates.Approval.GitHubEnvironment)
+	}
 	if _, err := c.Environment("prod"); err == nil || !strings.Contains(err.Error(), `no environment "prod" in .slipway.yaml; have: production, staging`) {
 		t.Errorf("unknown environment: %v", err)
 	}
@@ -51,7 +54,7 @@ func TestParseConfig(t *testing.T) {
 
 func TestParseConfigErrors(t *testing.T) {
 	env := func(gates string) string {
-		return "environments:\n  staging:\n    repository: r.example.com/a\n  production:\n    repository: r.example.com/b\n    gates:\n" + gates
+		return "environments:\n  staging:\n    repository: r.example.com/a\n    tags: [staging]\n  production:\n    repository: r.example.com/b\n    tags: [production]\n    gates:\n" + gates
 	}
 	tests := []struct {
 		name, yaml, wantErr string
@@ -61,14 +64,18 @@ func TestParseConfigErrors(t *testing.T) {
 		{"unknown scan key", env("      scan: {maxSeverty: high}\n"), "field maxSeverty not found"},
 		{"no environments", "environments: {}\n", "no environments"},
 		{"no repository", "environments:\n  staging:\n    tags: [x]\n", "environment staging: repository is required"},
+		{"no tags", "environments:\n  staging:\n    repository: r.example.com/a\n", "environment staging: tags: give at least one"},
+		{"bad tag", "environments:\n  staging:\n    repository: r.example.com/a\n    tags: ['a b']\n", `tag "a b" is not a valid tag`},
+		{"slipway's own tag", "environments:\n  staging:\n    repository: r.example.com/a\n    tags: [slipway-history-x]\n", "slipway's own tags"},
+		{"bad environment name", "environments:\n  'prod env':\n    repository: r.example.com/a\n    tags: [x]\n", `environment name "prod env"`},
 		{"bad repository", "environments:\n  staging:\n    repository: 'Not/Valid Repo'\n", `repository "Not/Valid Repo"`},
 		{"from unknown", env("      from: qa\n"), `gates.from: no environment "qa"; have: production, staging`},
 		{"from itself", env("      from: production\n"), "gates.from names the environment itself"},
-		{"from cycle", "environments:\n  a:\n    repository: r.example.com/a\n    gates: {from: b}\n  b:\n    repository: r.example.com/b\n    gates: {from: a}\n", "cycle"},
+		{"from cycle", "environments:\n  a:\n    repository: r.example.com/a\n    tags: [a]\n    gates: {from: b}\n  b:\n    repository: r.example.com/b\n    tags: [b]\n    gates: {from: a}\n", "cycle"},
 		{"soak without from", env("      soak: 1h\n"), "gates.soak needs gates.from"},
 		{"bad duration", env("      from: staging\n      soak: an hour\n"), `"an hour" is not a duration`},
 		{"negative duration", env("      from: staging\n      soak: -1h\n"), "negative"},
-		{"bad severity", env("      scan: {maxSeverity: severe}\n"), `maxSeverity "severe": use one of none, low, medium, high, critical`},
+		{"bad severity", env("      scan: {maxSeverity: severe}\n"), `maxSeverity "severe": use one of none, unknown, low, medium, high, critical`},
 		{"bad url", env("      health: {url: 'ftp://x'}\n"), "is not an http(s) URL"},
 		{"success rate over 100", env("      health: {url: 'http://x', successRate: 150}\n"), "successRate 150: a percentage"},
 		{"negative probes", env("      health: {url: 'http://x', probes: -1}\n"), "probes -1"},

@@ -10,10 +10,12 @@ import (
 	"time"
 )
 
-// Evidence is what the gates read about one digest: what is attached to it.
+// Evidence is what the gates read about one digest: what is attached to it,
+// and what the history of an environment says of it.
 type Evidence interface {
-	// Promotions lists the promotion records attached to the digest.
-	Promotions(ctx context.Context) ([]Promotion, error)
+	// Promotions lists the promotions of the digest into env that env's
+	// history holds.
+	Promotions(ctx context.Context, env string) ([]Promotion, error)
 	// Scans lists the scan results attached to the digest.
 	Scans(ctx context.Context) ([]Scan, error)
 	// SBOMs lists the digests of the SBOMs attached to it.
@@ -27,6 +29,9 @@ type Promotion struct {
 	To       string    `json:"to"`
 	Time     time.Time `json:"time"`
 	Rollback bool      `json:"rollback,omitempty"`
+	// Undone is set when a later rollback undid this promotion: the digest
+	// was found wanting there.
+	Undone bool `json:"undone,omitempty"`
 	// Record is the digest of the attestation that says so.
 	Record string `json:"-"`
 }
@@ -77,7 +82,7 @@ func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions)
 	g := env.Gates
 	var out []Verdict
 	if g.From != "" {
-		proms, err := ev.Promotions(ctx)
+		proms, err := ev.Promotions(ctx, g.From)
 		if err != nil {
 			return nil, fmt.Errorf("reading promotion records: %w", err)
 		}
@@ -110,7 +115,7 @@ func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions)
 		out = append(out, healthGate(ctx, g.Health, o))
 	}
 	if g.Approval != nil {
-		out = append(out, approvalGate(g.Approval, o))
+		out = append(out, approvalGate(env.Name, g.Approval, o))
 	}
 	return out, nil
 }
@@ -126,12 +131,13 @@ func Passed(vs []Verdict) bool {
 }
 
 // latestInto returns the newest promotion of the digest into env that has
-// not been rolled back since.
+// not been rolled back since. A rollback to the digest is not a promotion:
+// the time in env counts from the promotion it returned to.
 func latestInto(env string, proms []Promotion) (Promotion, bool) {
 	var best Promotion
 	found := false
 	for _, p := range proms {
-		if p.To == env && !p.Rollback && (!found || p.Time.After(best.Time)) {
+		if p.To == env && !p.Rollback && !p.Undone && (!found || p.Time.After(best.Time)) {
 			best, found = p, true
 		}
 	}
@@ -141,6 +147,11 @@ func latestInto(env string, proms []Promotion) (Promotion, bool) {
 func fromGate(from string, proms []Promotion) Verdict {
 	p, ok := latestInto(from, proms)
 	if !ok {
+		for _, p := range proms {
+			if p.Undone {
+				return Verdict{Gate: "from", Detail: fmt.Sprintf("the digest's promotion to %s was rolled back", from), Evidence: p.Record}
+			}
+		}
 		return Verdict{Gate: "from", Detail: fmt.Sprintf("the digest was never promoted to %s", from)}
 	}
 	return Verdict{Gate: "from", Pass: true, Detail: fmt.Sprintf("promoted to %s at %s", from, p.Time.UTC().Format(time.RFC3339)), Evidence: p.Record}
@@ -190,14 +201,20 @@ func orNone(s string) string {
 	return s
 }
 
-func approvalGate(g *ApprovalGate, o EvalOptions) Verdict {
+func approvalGate(env string, g *ApprovalGate, o EvalOptions) Verdict {
 	v := Verdict{Gate: "approval"}
+	want := g.GitHubEnvironment
+	if want == "" {
+		want = env
+	}
 	switch {
-	case o.GitHubEnvironment != "":
+	case o.GitHubEnvironment != "" && o.GitHubEnvironment == want:
 		v.Pass = true
 		v.Detail = fmt.Sprintf("approved through the protection rules of GitHub environment %s", o.GitHubEnvironment)
+	case o.GitHubEnvironment != "" && o.ApprovedBy == "":
+		v.Detail = fmt.Sprintf("the job runs in GitHub environment %s, but approvals here come from %s; set approval.githubEnvironment or --approved-by", o.GitHubEnvironment, want)
 	case o.ApprovedBy == "":
-		v.Detail = "no approver; pass --approved-by NAME or run the job in a protected GitHub environment"
+		v.Detail = "no approver; pass --approved-by NAME or run the job in the protected GitHub environment " + want
 	case len(g.Approvers) > 0 && !contains(g.Approvers, o.ApprovedBy):
 		v.Detail = fmt.Sprintf("%s is not an approver (%s)", o.ApprovedBy, strings.Join(g.Approvers, ", "))
 	default:

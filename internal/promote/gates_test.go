@@ -19,9 +19,17 @@ type attached struct {
 	sboms []string
 }
 
-func (a attached) Promotions(context.Context) ([]Promotion, error) { return a.proms, nil }
-func (a attached) Scans(context.Context) ([]Scan, error)           { return a.scans, nil }
-func (a attached) SBOMs(context.Context) ([]string, error)         { return a.sboms, nil }
+func (a attached) Promotions(_ context.Context, env string) ([]Promotion, error) {
+	var out []Promotion
+	for _, p := range a.proms {
+		if p.To == env {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+func (a attached) Scans(context.Context) ([]Scan, error)   { return a.scans, nil }
+func (a attached) SBOMs(context.Context) ([]string, error) { return a.sboms, nil }
 
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
@@ -57,7 +65,7 @@ func TestGates(t *testing.T) {
 				{Gate: "soak", Detail: "no promotion to staging to soak from"},
 				{Gate: "scan", Detail: "no scan attestation on the digest; run slipway scan and push it"},
 				{Gate: "sbom", Detail: "no SBOM attached to the digest; run slipway image and push it"},
-				{Gate: "approval", Detail: "no approver; pass --approved-by NAME or run the job in a protected GitHub environment"},
+				{Gate: "approval", Detail: "no approver; pass --approved-by NAME or run the job in the protected GitHub environment production"},
 			},
 		},
 		{
@@ -67,6 +75,15 @@ func TestGates(t *testing.T) {
 			want: []Verdict{
 				{Gate: "from", Pass: true, Detail: "promoted to staging at 2026-11-22T11:50:00Z", Evidence: "sha256:rec2"},
 				{Gate: "soak", Detail: "in staging for only 10m0s; needs 1h0m0s (another 50m0s)", Evidence: "sha256:rec2"},
+			},
+		},
+		{
+			name:  "rolled back from staging",
+			gates: Gates{From: "staging", Soak: Duration{time.Hour}},
+			ev:    attached{proms: []Promotion{{To: "staging", Time: now.Add(-3 * time.Hour), Undone: true, Record: "sha256:rec3"}}},
+			want: []Verdict{
+				{Gate: "from", Detail: "the digest's promotion to staging was rolled back", Evidence: "sha256:rec3"},
+				{Gate: "soak", Detail: "no promotion to staging to soak from"},
 			},
 		},
 		{
@@ -86,6 +103,12 @@ func TestGates(t *testing.T) {
 			gates: Gates{Scan: &ScanGate{MaxSeverity: "critical", MaxAge: Duration{30 * time.Minute}}},
 			ev:    attached{scans: []Scan{passing}},
 			want:  []Verdict{{Gate: "scan", Detail: "the newest scan is 1h0m0s old; maxAge is 30m0s: scan again", Evidence: "sha256:scan1"}},
+		},
+		{
+			name:  "another GitHub environment does not approve",
+			gates: Gates{Approval: &ApprovalGate{}},
+			opts:  EvalOptions{GitHubEnvironment: "staging"},
+			want:  []Verdict{{Gate: "approval", Detail: "the job runs in GitHub environment staging, but approvals here come from production; set approval.githubEnvironment or --approved-by"}},
 		},
 		{
 			name:  "approver not listed",

@@ -3,6 +3,7 @@ package push
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,9 @@ type client struct {
 	onBytes func(n int64)
 	// requests counts what was sent, token requests included.
 	requests *atomic.Int64
+	// api is apiUnknown until a listing finds out whether the registry
+	// has the referrers API.
+	api atomic.Int32
 }
 
 // manifestTypes is the Accept header for manifests: anything that can be
@@ -222,7 +226,7 @@ func (c *client) upload(ctx context.Context, loc string, b blob) error {
 	q.Set("digest", b.desc.Digest.String())
 	u.RawQuery = q.Encode()
 
-	rc, err := b.open()
+	rc, err := b.open(ctx)
 	if err != nil {
 		return fmt.Errorf("reading blob %s: %w", b.desc.Digest, err)
 	}
@@ -374,3 +378,133 @@ func (c *client) referrers(ctx context.Context, subject v1.Hash) (index []byte, 
 	}
 	return index, ok, nil
 }
+
+// fetchManifest reads ref (a tag or digest) with its media type; found is
+// false if ref names nothing. A manifest read by digest is checked against
+// it, so a source registry cannot hand over other bytes.
+func (c *client) fetchManifest(ctx context.Context, ref string) (raw []byte, mt types.MediaType, found bool, err error) {
+	err = c.retry(ctx, "reading "+ref, func() error {
+		raw, mt, found = nil, "", false
+		resp, err := c.do(ctx, http.MethodGet, c.url("/manifests/%s", ref), nil, map[string]string{"Accept": manifestTypes})
+		if err != nil {
+			return err
+		}
+		defer drain(resp)
+		if err := checkResponse(resp, http.StatusOK, http.StatusNotFound); err != nil {
+			return err
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			return nil
+		}
+		if raw, err = io.ReadAll(io.LimitReader(resp.Body, 4<<20)); err != nil {
+			return err
+		}
+		found = true
+		mt = types.MediaType(strings.TrimSpace(strings.Split(resp.Header.Get("Content-Type"), ";")[0]))
+		return nil
+	})
+	if err != nil {
+		return nil, "", false, fmt.Errorf("reading manifest %s: %w", ref, err)
+	}
+	if !found {
+		return nil, "", false, nil
+	}
+	if h, herr := v1.NewHash(ref); herr == nil {
+		got, _, _ := v1.SHA256(bytes.NewReader(raw))
+		if got != h {
+			return nil, "", false, fmt.Errorf("reading manifest %s: the registry sent content with digest %s", ref, got)
+		}
+	}
+	// The body says what it is when the header does not, or says it
+	// vaguely (application/json).
+	if !mt.IsIndex() && !mt.IsImage() {
+		var probe struct {
+			MediaType types.MediaType `json:"mediaType"`
+		}
+		if json.Unmarshal(raw, &probe) == nil && probe.MediaType != "" {
+			mt = probe.MediaType
+		}
+	}
+	return raw, mt, true, nil
+}
+
+// openBlob starts reading blob h. The caller retries: a stream that
+// fails halfway is opened again.
+func (c *client) openBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
+	resp, err := c.do(ctx, http.MethodGet, c.url("/blobs/%s", h), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkResponse(resp, http.StatusOK); err != nil {
+		drain(resp)
+		return nil, fmt.Errorf("reading blob %s from %s: %w", h, c.repo, err)
+	}
+	return resp.Body, nil
+}
+
+// readBlob reads a small blob whole (at most limit bytes), checking it
+// against its digest.
+func (c *client) readBlob(ctx context.Context, h v1.Hash, limit int64) ([]byte, error) {
+	var data []byte
+	err := c.retry(ctx, "reading "+h.String(), func() error {
+		rc, err := c.openBlob(ctx, h)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		data, err = io.ReadAll(io.LimitReader(rc, limit+1))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading blob %s: %w", h, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("reading blob %s: larger than %d bytes", h, limit)
+	}
+	if got, _, _ := v1.SHA256(bytes.NewReader(data)); got != h {
+		return nil, fmt.Errorf("reading blob %s: the registry sent content with digest %s", h, got)
+	}
+	return data, nil
+}
+
+// listReferrers lists what refers to subject: through the referrers API
+// if the registry has it, else from the subject's fallback tag. An empty
+// list is not an error.
+func (c *client) listReferrers(ctx context.Context, subject v1.Hash) ([]v1.Descriptor, error) {
+	var raw []byte
+	api := c.api.Load()
+	if api != apiAbsent {
+		var ok bool
+		var err error
+		if raw, ok, err = c.referrers(ctx, subject); err != nil {
+			return nil, err
+		}
+		if ok {
+			c.api.Store(apiPresent)
+		} else {
+			c.api.Store(apiAbsent)
+			api = apiAbsent
+		}
+	}
+	if api == apiAbsent {
+		var err error
+		if raw, err = c.getManifest(ctx, fallbackTag(subject), manifestTypes); err != nil {
+			return nil, err
+		}
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("reading the referrers of %s: %w", subject, err)
+	}
+	return idx.Manifests, nil
+}
+
+// What a client knows of its registry's referrers API.
+const (
+	apiUnknown int32 = iota
+	apiPresent
+	apiAbsent
+)

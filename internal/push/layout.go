@@ -2,6 +2,7 @@ package push
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,10 +23,11 @@ type image struct {
 	artifacts []artifact
 }
 
-// blob is content the registry stores by digest.
+// blob is content the registry stores by digest. open is called once per
+// upload attempt: a file, or a stream from the source registry.
 type blob struct {
 	desc v1.Descriptor
-	open func() (io.ReadCloser, error)
+	open func(ctx context.Context) (io.ReadCloser, error)
 }
 
 // manifest is a manifest's exact bytes: its digest is the hash of these.
@@ -132,7 +134,7 @@ func (r *layoutReader) addBlob(d v1.Descriptor) error {
 	if st.Size() != d.Size {
 		return fmt.Errorf("blob %s is %d bytes, the manifest says %d", d.Digest, st.Size(), d.Size)
 	}
-	r.img.blobs = append(r.img.blobs, blob{desc: d, open: func() (io.ReadCloser, error) { return os.Open(p) }})
+	r.img.blobs = append(r.img.blobs, blob{desc: d, open: func(context.Context) (io.ReadCloser, error) { return os.Open(p) }})
 	return nil
 }
 

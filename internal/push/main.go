@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +37,11 @@ Tags (--tag, repeatable) use docker/metadata-action's specs, by default:
   type=ref,event=branch  type=ref,event=pr  type=sha
 so a tag v1.2.3 gives 1.2.3, 1.2, 1 and latest. A bare value is a raw tag.
 
+--attach FILE[:ARTIFACT_TYPE] attaches a file to the image index as an OCI
+referrer, e.g. --attach dist/scan.intoto.json for the scan's evidence,
+which slipway promote's scan gate reads. An in-toto statement must name the
+image among its subjects.
+
 Credentials: --username with --password-stdin; Docker's config.json
 (DOCKER_CONFIG), REGISTRY_AUTH_FILE and credential helpers; GitLab's
 CI_REGISTRY_USER/CI_REGISTRY_PASSWORD or CI_JOB_TOKEN for CI_REGISTRY;
@@ -54,6 +60,7 @@ func Main(ctx context.Context, env cli.Env) error {
 		tags          cli.List
 		flavor        cli.List
 		insecure      = cli.List{Comma: true}
+		attach        cli.List
 		username      = fs.String("username", "", "`user` to log in as, with --password-stdin")
 		passwordStdin = fs.Bool("password-stdin", false, "read the password for --username from standard input")
 		loginRegistry = fs.String("registry", "", "`registry` --username logs in to (default: the first --to's)")
@@ -68,6 +75,7 @@ func Main(ctx context.Context, env cli.Env) error {
 	fs.Var(&tags, "tag", "tag `spec`, e.g. type=semver,pattern={{major}}.{{minor}} or a raw tag (repeatable)")
 	fs.Var(&flavor, "flavor", "metadata-action `flavor`: latest=auto|true|false, prefix=, suffix=, onlatest=")
 	fs.Var(&insecure, "insecure", "`registry` that may be reached over plain HTTP or unverified TLS (repeatable)")
+	fs.Var(&attach, "attach", "`FILE[:ARTIFACT_TYPE]` to attach to the image index as a referrer, e.g. dist/scan.intoto.json (repeatable)")
 	if err := fs.Parse(env.Args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(env.Stdout, usage)
@@ -94,7 +102,7 @@ func Main(ctx context.Context, env cli.Env) error {
 	// platform's masking stream, not as plain text.
 	err = run(ctx, env, p, runOptions{
 		dist: env.Resolve(*dist), distArg: *dist, to: to.Values, tags: tags.Values, flavor: flavor.Values,
-		insecure: insecure.Values, username: *username, passwordStdin: *passwordStdin, registry: *loginRegistry,
+		insecure: insecure.Values, attach: attach.Values, username: *username, passwordStdin: *passwordStdin, registry: *loginRegistry,
 		sbom: *sbom, parallel: *parallel, retries: *retries, dir: env.Resolve(*dir), dryRun: *dryRun,
 	})
 	if err == nil {
@@ -106,7 +114,7 @@ func Main(ctx context.Context, env cli.Env) error {
 type runOptions struct {
 	dist, distArg       string
 	to, tags, flavor    []string
-	insecure            []string
+	insecure, attach    []string
 	username, registry  string
 	passwordStdin, sbom bool
 	parallel, retries   int
@@ -180,6 +188,13 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, ro runOptions) error {
 		if atts, err = sbomAttachments(rec, ro.dist); err != nil {
 			return err
 		}
+	}
+	for _, a := range ro.attach {
+		att, err := fileAttachment(env.Dir, a, digest, rec)
+		if err != nil {
+			return cli.Usage(err)
+		}
+		atts = append(atts, att)
 	}
 	if ro.dryRun {
 		for _, d := range dests {
@@ -311,6 +326,85 @@ func sbomAttachments(rec *record.Record, dist string) ([]Attachment, error) {
 		}
 	}
 	return out, nil
+}
+
+// fileAttachment reads --attach FILE[:ARTIFACT_TYPE]: the file becomes a
+// referrer of the index. Its media type follows its name (or the artifact
+// type given); an in-toto statement is checked to be about this image,
+// since evidence about another image attached here would be a lie, and
+// its predicate type is noted where a reader of referrers can filter on it.
+func fileAttachment(dir, spec string, index v1.Hash, rec *record.Record) (Attachment, error) {
+	path, at := spec, ""
+	if i := strings.LastIndex(spec, ":"); i > 0 && strings.Contains(spec[i+1:], "/") {
+		path, at = spec[:i], spec[i+1:]
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("--attach %s: %w", spec, err)
+	}
+	a := Attachment{Path: path, MediaType: mediaTypeOf(path, at), ArtifactType: at, Subject: index,
+		Annotations: map[string]string{"org.opencontainers.image.created": rec.Date}}
+	if a.MediaType == MediaTypeInToto {
+		pt, err := checkStatement(data, index, rec)
+		if err != nil {
+			return Attachment{}, fmt.Errorf("--attach %s: %w", spec, err)
+		}
+		a.Annotations[AnnotationPredicateType] = pt
+	}
+	return a, nil
+}
+
+// AnnotationPredicateType notes an in-toto statement's predicate type on
+// its artifact, as cosign and oras do.
+const AnnotationPredicateType = "in-toto.io/predicate-type"
+
+func mediaTypeOf(path, artifactType string) string {
+	base := strings.ToLower(filepath.Base(path))
+	switch {
+	case strings.HasSuffix(base, ".intoto.json"), strings.HasSuffix(base, ".intoto.jsonl"), artifactType == MediaTypeInToto:
+		return MediaTypeInToto
+	case strings.HasSuffix(base, ".spdx.json"):
+		return MediaTypeSPDX
+	case strings.HasSuffix(base, ".cdx.json"), strings.Contains(base, "cyclonedx"):
+		return MediaTypeCycloneDX
+	case artifactType != "":
+		return artifactType
+	case strings.HasSuffix(base, ".json"):
+		return "application/json"
+	}
+	return "application/octet-stream"
+}
+
+// checkStatement returns the predicate type of an in-toto statement whose
+// subjects include the index or one of the record's platform images.
+func checkStatement(data []byte, index v1.Hash, rec *record.Record) (string, error) {
+	var st struct {
+		Type          string `json:"_type"`
+		PredicateType string `json:"predicateType"`
+		Subject       []struct {
+			Digest map[string]string `json:"digest"`
+		} `json:"subject"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil || st.PredicateType == "" {
+		return "", fmt.Errorf("not an in-toto statement (no predicateType)")
+	}
+	ours := map[string]bool{index.String(): true}
+	for _, p := range rec.Image.Platforms {
+		ours[p.Digest] = true
+	}
+	var named []string
+	for _, s := range st.Subject {
+		for alg, hex := range s.Digest {
+			if ours[alg+":"+hex] {
+				return st.PredicateType, nil
+			}
+			named = append(named, alg+":"+hex)
+		}
+	}
+	return "", fmt.Errorf("the statement is about %s, not this image (%s); was it made for another build?", strings.Join(named, ", "), index)
 }
 
 // report hands the results to the platform: outputs and a summary.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -350,4 +351,75 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+func TestMainAttachesAStatementAboutTheImage(t *testing.T) {
+	dir, rec := testDist(t)
+	p := memRegistry(t)
+	statement := func(digest string) string {
+		alg, hex, _ := strings.Cut(digest, ":")
+		return `{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"app","digest":{"` + alg + `":"` + hex + `"}}],"predicateType":"https://slipway.dev/attestations/scan/v1","predicate":{}}`
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dist", "scan.intoto.json"), []byte(statement(rec.Image.Digest)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "other.intoto.json"), []byte(statement("sha256:"+strings.Repeat("e", 64))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := p.Host + "/team/app"
+
+	_, stderr, code := runMain(t, dir, nil, "", "--to", dst, "--tag", "x", "--attach", "other.intoto.json")
+	if code != cli.ExitUsage || !strings.Contains(stderr, "not this image") {
+		t.Errorf("a statement about another image: exit %d, %s", code, stderr)
+	}
+	stdout, stderr, code := runMain(t, dir, nil, "", "--to", dst, "--tag", "x", "--sbom=false", "--attach", "dist/scan.intoto.json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	r, err := Dial(context.Background(), repo(t, p.Host, "team/app"), DialOptions{Backoff: fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := r.Referrers(context.Background(), mustHash(t, rec.Image.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 1 || refs[0].ArtifactType != MediaTypeInToto || refs[0].Annotations[AnnotationPredicateType] != "https://slipway.dev/attestations/scan/v1" {
+		t.Errorf("referrers of the index = %+v, want the statement with its predicate type", refs)
+	}
+}
+
+func TestAttachSpec(t *testing.T) {
+	rec := &record.Record{Date: "2026-01-02T03:04:05Z", Image: &record.Image{}}
+	dir := t.TempDir()
+	for _, f := range []string{"a.spdx.json", "notes.txt", "b.json"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for spec, want := range map[string][2]string{
+		"a.spdx.json":                   {MediaTypeSPDX, ""},
+		"notes.txt":                     {"application/octet-stream", ""},
+		"b.json":                        {"application/json", ""},
+		"b.json:application/vnd.x+json": {"application/vnd.x+json", "application/vnd.x+json"},
+		"a.spdx.json:application/vnd.y": {MediaTypeSPDX, "application/vnd.y"},
+	} {
+		a, err := fileAttachment(dir, spec, mustHash(t, "sha256:"+strings.Repeat("a", 64)), rec)
+		if err != nil {
+			t.Errorf("%s: %v", spec, err)
+			continue
+		}
+		if a.MediaType != want[0] || a.ArtifactType != want[1] {
+			t.Errorf("%s: media type %q, artifact type %q; want %q", spec, a.MediaType, a.ArtifactType, want)
+		}
+	}
+}
+
+func mustHash(t *testing.T, s string) v1.Hash {
+	t.Helper()
+	h, err := v1.NewHash(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

@@ -157,3 +157,8 @@ func shortDigest(d string) string {
 	}
 	return d
 }
+
+// NewProgress returns the Progress slipway push prints with: mode "tty"
+// keeps a line of byte progress, "log" prints a line per blob, "ci" only
+// retries and a line per destination.
+func NewProgress(w io.Writer, mode string) Progress { return newPrinter(w, mode) }

@@ -1,9 +1,10 @@
-// Package push publishes the image step's OCI layout to registries: every
-// blob, then every manifest, then the index, then the artifacts that refer
-// to its images, and the tags last, so a tag never names an image that is
-// not all there. Blobs already in a repository are skipped, blobs in
-// another repository of the same registry are mounted, and failed requests
-// are retried with backoff.
+// Package push publishes an image to registries: every blob, then every
+// manifest, then the index, then the artifacts that refer to its images,
+// and the tags last, so a tag never names an image that is not all there.
+// Blobs already in a repository are skipped, blobs in another repository of
+// the same registry are mounted, and failed requests are retried with
+// backoff. The image comes from the image step's OCI layout or, for a
+// promotion, from another repository, with what refers to it.
 package push
 
 import (
@@ -26,9 +27,12 @@ import (
 
 // Options configure Push.
 type Options struct {
-	// Layout is the OCI image layout directory; Digest the index (or
-	// image) in it to push.
+	// Layout is the OCI image layout directory to push from, unless From
+	// is set: then the image is copied from that repository, blobs
+	// streamed from it (or mounted, on the same registry), with every
+	// artifact that refers to it. Digest names the index (or image).
 	Layout string
+	From   *name.Repository
 	Digest v1.Hash
 	// Attachments are pushed as referrers of the image's manifests.
 	Attachments []Attachment
@@ -97,13 +101,6 @@ type Stats struct {
 // alone so that the others can mount its blobs instead of uploading them
 // again.
 func Push(ctx context.Context, o Options) ([]Result, error) {
-	img, err := readLayout(o.Layout, o.Digest)
-	if err != nil {
-		return nil, err
-	}
-	if img.artifacts, err = buildArtifacts(img, o.Attachments); err != nil {
-		return nil, err
-	}
 	if o.Jobs <= 0 {
 		o.Jobs = 4
 	}
@@ -113,6 +110,15 @@ func Push(ctx context.Context, o Options) ([]Result, error) {
 	if o.Keychain == nil {
 		o.Keychain = authn.NewMultiKeychain()
 	}
+	img, err := o.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	built, err := buildArtifacts(img, o.Attachments)
+	if err != nil {
+		return nil, err
+	}
+	img.artifacts = append(img.artifacts, built...)
 
 	results := make([]Result, len(o.To))
 	byRegistry := map[string][]int{}
@@ -146,6 +152,48 @@ func Push(ctx context.Context, o Options) ([]Result, error) {
 		}
 	}
 	return results, errors.Join(errs...)
+}
+
+// read reads the image from the layout or the source repository.
+func (o *Options) read(ctx context.Context) (*image, error) {
+	if o.From == nil {
+		return readLayout(o.Layout, o.Digest)
+	}
+	c, err := o.dialSource(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return readRemote(ctx, c, o.Digest, o.Jobs)
+}
+
+// dialSource logs in to the source repository to read it.
+func (o *Options) dialSource(ctx context.Context) (*client, error) {
+	src := *o.From
+	auth, err := authn.Resolve(ctx, o.Keychain, src)
+	if err != nil {
+		return nil, fmt.Errorf("finding credentials for %s: %w", src, err)
+	}
+	c, err := dial(ctx, src, auth, o.Transport, []string{src.Scope(transport.PullScope)}, o.Backoff, func(op string, err error, wait time.Duration) {
+		if o.Progress != nil {
+			o.Progress.Retry(src, op, err, wait)
+		}
+	})
+	if err != nil {
+		return nil, explainAuth(err, src, auth == authn.Anonymous)
+	}
+	return c, nil
+}
+
+// explainAuth says what to do about a 401.
+func explainAuth(err error, repo name.Repository, anonymous bool) error {
+	var se *statusError
+	if !errors.As(err, &se) || se.err.StatusCode != http.StatusUnauthorized {
+		return err
+	}
+	if anonymous {
+		return fmt.Errorf("no credentials for %s (log in with docker login, or give --username and --password-stdin): %w", repo.RegistryStr(), err)
+	}
+	return fmt.Errorf("%s refused the credentials: %w", repo.RegistryStr(), err)
 }
 
 // registryState is what the destinations on one registry know of it:
@@ -189,14 +237,7 @@ func (o *Options) pushTo(ctx context.Context, img *image, repo name.Repository, 
 	d := &dest{o: o, img: img, repo: repo, shared: shared}
 	res := Result{Repo: repo, Digest: img.root.Digest}
 	res.Referrers, res.Tags, res.Err = d.push(ctx)
-	var se *statusError
-	if errors.As(res.Err, &se) && se.err.StatusCode == http.StatusUnauthorized {
-		if d.anonymous {
-			res.Err = fmt.Errorf("no credentials for %s (log in with docker login, or give --username and --password-stdin): %w", repo.RegistryStr(), res.Err)
-		} else {
-			res.Err = fmt.Errorf("%s refused the credentials: %w", repo.RegistryStr(), res.Err)
-		}
-	}
+	res.Err = explainAuth(res.Err, repo, d.anonymous)
 	res.Stats = d.stats
 	res.Stats.Retries = int(d.retries.Load())
 	if d.c != nil {
@@ -253,13 +294,19 @@ func (d *dest) dial(ctx context.Context) error {
 		return fmt.Errorf("finding credentials for %s: %w", d.repo, err)
 	}
 	d.anonymous = auth == authn.Anonymous
+	// A source on this registry comes first among the repositories to
+	// mount from: a promotion inside one registry moves no blob bytes.
+	from := d.o.MountFrom
+	if d.o.From != nil {
+		from = append([]name.Repository{*d.o.From}, from...)
+	}
 	scopes := []string{d.repo.Scope(transport.PushScope)}
-	for _, other := range append(append([]name.Repository{}, d.o.To...), d.o.MountFrom...) {
+	for _, other := range append(append([]name.Repository{}, d.o.To...), from...) {
 		if other.RegistryStr() == d.repo.RegistryStr() && other.RepositoryStr() != d.repo.RepositoryStr() {
 			scopes = append(scopes, other.Scope(transport.PullScope))
 		}
 	}
-	for _, m := range d.o.MountFrom {
+	for _, m := range from {
 		if m.RegistryStr() == d.repo.RegistryStr() && m.RepositoryStr() != d.repo.RepositoryStr() {
 			d.mountFrom = append(d.mountFrom, m.RepositoryStr())
 		}
@@ -441,6 +488,7 @@ func (d *dest) putArtifacts(ctx context.Context) (string, error) {
 		}
 	}
 	var blobs []blob
+	var children []manifest
 	seen := map[v1.Hash]bool{}
 	for _, a := range missing {
 		for _, b := range a.blobs {
@@ -449,9 +497,17 @@ func (d *dest) putArtifacts(ctx context.Context) (string, error) {
 				blobs = append(blobs, b)
 			}
 		}
+		children = append(children, a.children...)
 	}
 	if err := d.putBlobs(ctx, blobs); err != nil {
 		return "", err
+	}
+	// An artifact that is an index (rare) needs its manifests first.
+	for _, m := range children {
+		if _, err := d.c.putManifest(ctx, m.desc.Digest.String(), m.desc.MediaType, m.raw); err != nil {
+			return "", err
+		}
+		d.wrote(1)
 	}
 	var sawSubject atomic.Bool
 	g, gctx := errgroup.WithContext(ctx)

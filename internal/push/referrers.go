@@ -2,6 +2,7 @@ package push
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,10 +43,14 @@ var emptyConfig = v1.Descriptor{
 	Data:      []byte("{}"),
 }
 
-// artifact is one attachment made ready to push.
+// artifact is a manifest that refers to one of the image's manifests
+// (or to another artifact): an attachment made ready to push, or one
+// read from a source repository. children are the manifests an artifact
+// that is an index lists, pushed before it.
 type artifact struct {
 	subject  v1.Descriptor
 	manifest manifest
+	children []manifest
 	blobs    []blob
 }
 
@@ -79,40 +84,52 @@ func buildArtifacts(img *image, atts []Attachment) ([]artifact, error) {
 			Digest:      h,
 			Annotations: map[string]string{"org.opencontainers.image.title": filepath.Base(path)},
 		}
-		at := a.ArtifactType
-		if at == "" {
-			at = a.MediaType
-		}
-		m := v1.Manifest{
-			SchemaVersion: 2,
-			MediaType:     types.OCIManifestSchema1,
-			ArtifactType:  at,
-			Config:        emptyConfig,
-			Layers:        []v1.Descriptor{layer},
-			Subject:       &subject,
-			Annotations:   a.Annotations,
-		}
-		raw, err := json.Marshal(m)
+		art, err := newArtifact(subject, blob{desc: layer, open: func(context.Context) (io.ReadCloser, error) { return os.Open(path) }}, a.ArtifactType, a.Annotations)
 		if err != nil {
 			return nil, err
 		}
-		mh, msize, err := v1.SHA256(bytes.NewReader(raw))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, artifact{
-			subject: subject,
-			manifest: manifest{
-				desc: v1.Descriptor{MediaType: types.OCIManifestSchema1, Size: msize, Digest: mh, ArtifactType: at, Annotations: a.Annotations},
-				raw:  raw,
-			},
-			blobs: []blob{
-				{desc: emptyConfig, open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(emptyConfig.Data)), nil }},
-				{desc: layer, open: func() (io.ReadCloser, error) { return os.Open(path) }},
-			},
-		})
+		out = append(out, art)
 	}
 	return out, nil
+}
+
+// newArtifact wraps one layer in an OCI 1.1 artifact manifest: the
+// artifactType (default the layer's media type), the empty config, the
+// layer, the subject and the annotations.
+func newArtifact(subject v1.Descriptor, layer blob, artifactType string, annotations map[string]string) (artifact, error) {
+	if artifactType == "" {
+		artifactType = string(layer.desc.MediaType)
+	}
+	m := v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIManifestSchema1,
+		ArtifactType:  artifactType,
+		Config:        emptyConfig,
+		Layers:        []v1.Descriptor{layer.desc},
+		Subject:       &subject,
+		Annotations:   annotations,
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return artifact{}, err
+	}
+	mh, msize, err := v1.SHA256(bytes.NewReader(raw))
+	if err != nil {
+		return artifact{}, err
+	}
+	return artifact{
+		subject: subject,
+		manifest: manifest{
+			desc: v1.Descriptor{MediaType: types.OCIManifestSchema1, Size: msize, Digest: mh, ArtifactType: artifactType, Annotations: annotations},
+			raw:  raw,
+		},
+		blobs: []blob{
+			{desc: emptyConfig, open: func(context.Context) (io.ReadCloser, error) {
+				return io.NopCloser(bytes.NewReader(emptyConfig.Data)), nil
+			}},
+			layer,
+		},
+	}, nil
 }
 
 // fallbackTag is where the OCI 1.1 distribution spec keeps the referrers

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Request is one request the proxy saw, and what became of it.
@@ -76,6 +77,7 @@ type Proxy struct {
 	mu     sync.Mutex
 	faults []*scripted
 	log    []Request
+	delay  func(*http.Request) time.Duration
 }
 
 type scripted struct {
@@ -145,6 +147,14 @@ func (p *Proxy) Inject(faults ...Fault) {
 	}
 }
 
+// Delay holds each request for f(request) before it goes any further, to
+// widen the windows in which concurrent clients race; nil for none.
+func (p *Proxy) Delay(f func(*http.Request) time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay = f
+}
+
 // Requests returns what the proxy has seen since the last Reset.
 func (p *Proxy) Requests() []Request {
 	p.mu.Lock()
@@ -188,6 +198,14 @@ func (p *Proxy) record(r Request) {
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	delay := p.delay
+	p.mu.Unlock()
+	if delay != nil {
+		if d := delay(r); d > 0 {
+			time.Sleep(d)
+		}
+	}
 	rec := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query()}
 	f := p.fault(r)
 	if f != nil && f.Do != nil {

@@ -1,0 +1,503 @@
+package promote
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/slipwayci/slipway/internal/ci"
+	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/gitops"
+	"github.com/slipwayci/slipway/internal/push"
+	"github.com/slipwayci/slipway/internal/version"
+)
+
+const usage = `usage: slipway promote --digest REPOSITORY@sha256:… --to ENVIRONMENT [flags]
+       slipway promote --rollback --to ENVIRONMENT [flags]
+
+Moves an image that exists already, by digest, into an environment of
+.slipway.yaml when the evidence attached to the digest passes the
+environment's gates (from, scan, sbom, soak, health, approval). It copies the
+index, manifests and blobs into the environment's repository (mounting them
+on the same registry, uploading each once across registries) with what
+refers to them (SBOMs, scan evidence, signatures, earlier promotion records),
+appends a promotion record to the environment's history, and moves the
+environment's tags to the digest last.
+
+A refusing gate exits 3 with one line per failing gate; --dry-run shows every
+verdict and changes nothing. --rollback points the tags back at the digest
+promoted before the current one. --manifests DIR pins the image by digest in
+the Kubernetes YAML, kustomizations and Helm values under DIR, for the
+workflow to commit. 'slipway history ENVIRONMENT' lists the promotions.
+
+--digest sha256:… alone is looked for in the repository of the environment
+named by gates.from. Credentials are found as slipway push finds them.
+
+Flags:
+`
+
+const historyUsage = `usage: slipway history ENVIRONMENT [flags]
+
+Lists the promotions and rollbacks of an environment of .slipway.yaml, oldest
+first, from the history kept in its repository; the current one is marked.
+
+Flags:
+`
+
+// Command is the promote step with what tests replace.
+type Command struct {
+	// Now is the clock the gates and records use (default time.Now).
+	Now func() time.Time
+	// Settle overrides DefaultSettle.
+	Settle time.Duration
+	// Client probes the health gate's URL (default http.DefaultClient).
+	Client *http.Client
+}
+
+// Main runs slipway promote with the given process environment.
+func Main(ctx context.Context, env cli.Env) error { return Command{}.Promote(ctx, env) }
+
+// HistoryMain runs slipway history with the given process environment.
+func HistoryMain(ctx context.Context, env cli.Env) error { return Command{}.History(ctx, env) }
+
+// registryFlags are the flags both commands share to reach registries.
+type registryFlags struct {
+	config        *string
+	insecure      cli.List
+	username      *string
+	passwordStdin *bool
+	registry      *string
+	retries       *int
+	showVer       *bool
+}
+
+func (r *registryFlags) register(fs *flag.FlagSet) {
+	r.config = fs.String("config", ConfigFile, "`file` describing the environments")
+	r.insecure = cli.List{Comma: true}
+	fs.Var(&r.insecure, "insecure", "`registry` that may be reached over plain HTTP or unverified TLS (repeatable)")
+	r.username = fs.String("username", "", "`user` to log in as, with --password-stdin")
+	r.passwordStdin = fs.Bool("password-stdin", false, "read the password for --username from standard input")
+	r.registry = fs.String("registry", "", "`registry` --username logs in to (default: the environment's)")
+	r.retries = fs.Int("retries", push.DefaultBackoff.Retries, "times a failed request is retried, with backoff")
+	r.showVer = fs.Bool("version", false, "print slipway's version and exit")
+}
+
+// parse parses args; done is set when --help or --version was answered.
+func parse(fs *flag.FlagSet, env cli.Env, use, prog string, r *registryFlags) (done bool, err error) {
+	if err := fs.Parse(env.Args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(env.Stdout, use)
+			fs.SetOutput(env.Stdout)
+			fs.PrintDefaults()
+			return true, nil
+		}
+		return false, cli.Usagef("%v; see slipway %s --help", err, prog)
+	}
+	if *r.showVer {
+		fmt.Fprintf(env.Stdout, "slipway-%s %s\n", prog, version.String())
+		return true, nil
+	}
+	return false, nil
+}
+
+// connect makes the keychain and transport, masking every secret.
+func (r *registryFlags) connect(env cli.Env, p ci.Platform, defaultRegistry string) (authn.Keychain, http.RoundTripper, error) {
+	masked := map[string]bool{}
+	mask := func(s string) {
+		if s != "" && !masked[s] {
+			masked[s] = true
+			p.Mask(s)
+		}
+	}
+	var password string
+	switch {
+	case *r.passwordStdin && *r.username == "":
+		return nil, nil, cli.Usagef("--password-stdin needs --username")
+	case *r.passwordStdin:
+		data, err := io.ReadAll(io.LimitReader(env.Stdin, 64<<10))
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the password from standard input: %w", err)
+		}
+		if password = strings.TrimRight(string(data), "\r\n"); password == "" {
+			return nil, nil, cli.Usagef("--password-stdin: standard input is empty")
+		}
+		mask(password)
+	case *r.username != "":
+		return nil, nil, cli.Usagef("--username needs --password-stdin; a password on the command line would show in process lists and logs")
+	}
+	reg := *r.registry
+	if reg == "" {
+		reg = defaultRegistry
+	}
+	// As in slipway push: the step's own SSL_CERT_FILE is read here when
+	// it is not the process's.
+	ca := env.Getenv("SSL_CERT_FILE")
+	if ca == os.Getenv("SSL_CERT_FILE") {
+		ca = ""
+	}
+	rt, err := push.NewTransport(push.TransportOptions{CAFile: ca, Insecure: r.insecure.Values, UserAgent: "slipway/" + version.String()})
+	if err != nil {
+		return nil, nil, cli.Usage(err)
+	}
+	kc := push.Credentials{Registry: reg, Username: *r.username, Password: password, Getenv: env.Getenv, Mask: mask}.Keychain()
+	return kc, rt, nil
+}
+
+func (r *registryFlags) backoff() push.Backoff {
+	b := push.DefaultBackoff
+	b.Retries = max(*r.retries, 0)
+	return b
+}
+
+// repository parses a repository, marking registries given as --insecure.
+func (r *registryFlags) repository(s string) (name.Repository, error) {
+	return Repository(s, r.insecure.Values)
+}
+
+// Promote runs slipway promote.
+func (c Command) Promote(ctx context.Context, env cli.Env) error {
+	fs := flag.NewFlagSet("slipway promote", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var rf registryFlags
+	rf.register(fs)
+	var (
+		digest     = fs.String("digest", "", "the image, `REPOSITORY@sha256:…` (or sha256:… in the repository of gates.from)")
+		to         = fs.String("to", "", "the `environment` to promote into")
+		rollback   = fs.Bool("rollback", false, "point the environment back at the digest promoted before the current one")
+		repair     = fs.Bool("repair", false, "only make the environment's tags agree with its history (after a promotion was killed halfway)")
+		dryRun     = fs.Bool("dry-run", false, "show every gate's verdict and what would change; change nothing")
+		approvedBy = fs.String("approved-by", "", "`name` of who approved, for the approval gate")
+		ghEnv      = fs.String("github-environment", "", "on GitHub, the job's `environment`, whose protection rules approved the job")
+		manifests  = fs.String("manifests", "", "`directory` of Kubernetes YAML, kustomizations and Helm values to pin to the digest")
+		match      cli.List
+		parallel   = fs.Int("parallel", 4, "uploads at once")
+	)
+	fs.Var(&match, "match", "with --manifests, another `repository` whose references are the same image (repeatable)")
+	if done, err := parse(fs, env, usage, "promote", &rf); done || err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return cli.Usagef("unexpected arguments %s", strings.Join(fs.Args(), " "))
+	}
+	p, err := ci.Start(fs, ci.Options{Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir, Step: "promote"}, nil)
+	if err != nil {
+		return cli.Usage(err)
+	}
+	err = c.promote(ctx, env, p, promoteArgs{
+		rf: &rf, digest: *digest, to: *to, rollback: *rollback, repair: *repair, dryRun: *dryRun,
+		approvedBy: *approvedBy, ghEnv: *ghEnv, manifests: *manifests, match: match.Values, parallel: *parallel,
+	})
+	if err == nil {
+		return nil
+	}
+	var silent *cli.Silent
+	if errors.As(err, &silent) {
+		return err
+	}
+	return &cli.Silent{Code: cli.ExitCode(p.Stderr(), "slipway promote", err)}
+}
+
+type promoteArgs struct {
+	rf                           *registryFlags
+	digest, to                   string
+	rollback, repair, dryRun     bool
+	approvedBy, ghEnv, manifests string
+	match                        []string
+	parallel                     int
+}
+
+func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a promoteArgs) error {
+	cfg, err := LoadConfig(env.Resolve(*a.rf.config))
+	if err != nil {
+		return cli.Usage(err)
+	}
+	if a.to == "" {
+		return cli.Usagef("no environment: give --to, one of %s", strings.Join(cfg.Names(), ", "))
+	}
+	target, err := cfg.Environment(a.to)
+	if err != nil {
+		return cli.Usage(err)
+	}
+	if a.digest == "" && !a.rollback && !a.repair && p.Name() == "gitlab" {
+		// A job that needs: the push job has its refs from the dotenv
+		// report; GitLab does not expand them in variables: reliably.
+		a.digest = env.Getenv("SLIPWAY_PUSH_REFS")
+	}
+	modes := 0
+	for _, m := range []bool{a.rollback, a.repair, a.digest != ""} {
+		if m {
+			modes++
+		}
+	}
+	if modes != 1 {
+		return cli.Usagef("give one of --digest REPOSITORY@sha256:…, --rollback or --repair")
+	}
+	var src name.Digest
+	if a.digest != "" {
+		if src, err = sourceDigest(cfg, target, a.digest, a.rf); err != nil {
+			return cli.Usage(err)
+		}
+	}
+	ghEnv := a.ghEnv
+	if ghEnv != "" && p.Name() != "github" {
+		// Only a GitHub job's environment has protection rules to trust.
+		fmt.Fprintf(p.Stderr(), "note: --github-environment %s ignored outside GitHub Actions\n", ghEnv)
+		ghEnv = ""
+	}
+	dst, err := a.rf.repository(target.Repository)
+	if err != nil {
+		return cli.Usage(err)
+	}
+	kc, rt, err := a.rf.connect(env, p, dst.RegistryStr())
+	if err != nil {
+		return err
+	}
+	info := p.Info()
+	actor := info.Actor
+	if actor == "" {
+		actor = env.Getenv("USER")
+	}
+	now := c.Now
+	if now == nil {
+		now = time.Now
+	}
+	mode := "ci"
+	if p.Name() == "local" {
+		mode = "log"
+	}
+	o := Options{
+		Config: cfg, To: target, Source: src, DryRun: a.dryRun,
+		Eval:   EvalOptions{Now: now, ApprovedBy: a.approvedBy, GitHubEnvironment: ghEnv, Client: c.Client},
+		RunURL: info.RunURL, Actor: actor,
+		Keychain: kc, Transport: rt, Insecure: a.rf.insecure.Values, Backoff: a.rf.backoff(), Jobs: a.parallel,
+		Progress: push.NewProgress(p.Stderr(), mode), Settle: c.Settle,
+	}
+
+	if a.repair {
+		head, err := Repair(ctx, o)
+		if err != nil {
+			return err
+		}
+		if head == nil {
+			fmt.Fprintf(p.Stdout(), "%s has no history yet; nothing to repair\n", target.Name)
+			return nil
+		}
+		fmt.Fprintf(p.Stdout(), "%s: tags agree with record #%d, %s\n", target.Name, head.Sequence, head.Digest)
+		return nil
+	}
+
+	var res *Result
+	title := "slipway promote: " + src.String() + " to " + target.Name
+	if a.rollback {
+		title = "slipway promote: rollback of " + target.Name
+	}
+	endGroup := p.Group(title)
+	if a.rollback {
+		res, err = Rollback(ctx, o)
+	} else {
+		res, err = Promote(ctx, o)
+	}
+	endGroup()
+	var refused *Refused
+	if errors.As(err, &refused) {
+		for _, v := range refused.Failing {
+			fmt.Fprintf(p.Stderr(), "slipway promote: gate %s refused: %s\n", v.Gate, v.Detail)
+		}
+		if serr := p.WriteSummary(Summary(res, nil, err)); serr != nil {
+			return serr
+		}
+		return &cli.Silent{Code: cli.ExitPolicy}
+	}
+	if err != nil {
+		if res != nil {
+			// The error itself ends the step's output; the summary says
+			// how far the promotion got.
+			p.WriteSummary(Summary(res, nil, err))
+		}
+		return err
+	}
+
+	var changes *gitops.Result
+	if a.manifests != "" {
+		match := append([]string{}, a.match...)
+		if !a.rollback {
+			match = append(match, src.Context().String())
+		}
+		r, err := gitops.Rewrite(env.Resolve(a.manifests), gitops.Target{Match: match, Repository: dst.String(), Digest: res.Digest.String()}, a.dryRun)
+		if err != nil {
+			return err
+		}
+		changes = &r
+	}
+	if err := report(p, res, changes); err != nil {
+		return err
+	}
+	return nil
+}
+
+// sourceDigest reads --digest: REPOSITORY@sha256:…, or sha256:… in the
+// repository of the environment's gates.from. A list (slipway push's refs
+// output, one per destination) gives the one in gates.from's repository if
+// there is one, else the first.
+func sourceDigest(cfg *Config, to *Environment, s string, rf *registryFlags) (name.Digest, error) {
+	refs := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == ' ' })
+	if len(refs) == 0 {
+		return name.Digest{}, fmt.Errorf("--digest is empty")
+	}
+	var parsed []name.Digest
+	for _, ref := range refs {
+		d, err := parseDigest(cfg, to, ref, rf)
+		if err != nil {
+			return name.Digest{}, err
+		}
+		parsed = append(parsed, d)
+	}
+	if from := to.Gates.From; from != "" {
+		for _, d := range parsed {
+			if r, err := rf.repository(cfg.Environments[from].Repository); err == nil && d.Context().Name() == r.Name() {
+				return d, nil
+			}
+		}
+	}
+	return parsed[0], nil
+}
+
+func parseDigest(cfg *Config, to *Environment, s string, rf *registryFlags) (name.Digest, error) {
+	if strings.HasPrefix(s, "sha256:") {
+		if to.Gates.From == "" {
+			return name.Digest{}, fmt.Errorf("--digest %s: name its repository (REPOSITORY@sha256:…); %s has no gates.from to find it in", s, to.Name)
+		}
+		s = cfg.Environments[to.Gates.From].Repository + "@" + s
+	}
+	repoPart, dig, ok := strings.Cut(s, "@")
+	if !ok {
+		return name.Digest{}, fmt.Errorf("--digest %s: give REPOSITORY@sha256:…; a promotion moves a digest, never a tag", s)
+	}
+	repo, err := rf.repository(repoPart)
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("--digest %s: %w", s, err)
+	}
+	d := repo.Digest(dig)
+	if _, err := name.NewDigest(d.String()); err != nil {
+		return name.Digest{}, fmt.Errorf("--digest %s: %w", s, err)
+	}
+	return d, nil
+}
+
+// report hands the result to the platform: outputs and the summary.
+func report(p ci.Platform, res *Result, changes *gitops.Result) error {
+	outputs := [][2]string{
+		{"digest", res.Digest.String()},
+		{"refs", res.Repository.Digest(res.Digest.String()).String()},
+		{"tags", strings.Join(res.Tags, ",")},
+		{"environment", res.Environment},
+	}
+	if res.Entry != nil {
+		outputs = append(outputs, [2]string{"record", res.Entry.Ref.String()})
+	}
+	if changes != nil {
+		files := map[string]bool{}
+		var list []string
+		for _, c := range changes.Changes {
+			if !files[c.File] {
+				files[c.File] = true
+				list = append(list, c.File)
+			}
+		}
+		outputs = append(outputs, [2]string{"manifests", strings.Join(list, ",")})
+	}
+	for _, o := range outputs {
+		if err := p.SetOutput(o[0], o[1]); err != nil {
+			return fmt.Errorf("setting output %s: %w", o[0], err)
+		}
+	}
+	return p.WriteSummary(Summary(res, changes, nil))
+}
+
+// History runs slipway history.
+func (c Command) History(ctx context.Context, env cli.Env) error {
+	fs := flag.NewFlagSet("slipway history", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var rf registryFlags
+	rf.register(fs)
+	asJSON := fs.Bool("json", false, "print the records as JSON, one per line, oldest first")
+	// The environment may come before the flags: slipway history production --json.
+	args := env.Args
+	var envName string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		envName, args = args[0], args[1:]
+	}
+	env.Args = args
+	if done, err := parse(fs, env, historyUsage, "history", &rf); done || err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if envName == "" && len(rest) > 0 {
+		envName, rest = rest[0], rest[1:]
+	}
+	if len(rest) > 0 {
+		return cli.Usagef("unexpected arguments %s", strings.Join(rest, " "))
+	}
+	p := ci.Detect(ci.Options{Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir, Step: "history"})
+	err := c.history(ctx, env, p, &rf, envName, *asJSON)
+	if err == nil {
+		return nil
+	}
+	return &cli.Silent{Code: cli.ExitCode(p.Stderr(), "slipway history", err)}
+}
+
+func (c Command) history(ctx context.Context, env cli.Env, p ci.Platform, rf *registryFlags, envName string, asJSON bool) error {
+	cfg, err := LoadConfig(env.Resolve(*rf.config))
+	if err != nil {
+		return cli.Usage(err)
+	}
+	if envName == "" {
+		return cli.Usagef("no environment: give one of %s", strings.Join(cfg.Names(), ", "))
+	}
+	target, err := cfg.Environment(envName)
+	if err != nil {
+		return cli.Usage(err)
+	}
+	repo, err := rf.repository(target.Repository)
+	if err != nil {
+		return cli.Usage(err)
+	}
+	kc, rt, err := rf.connect(env, p, repo.RegistryStr())
+	if err != nil {
+		return err
+	}
+	o := Options{Keychain: kc, Transport: rt, Insecure: rf.insecure.Values, Backoff: rf.backoff()}
+	o.defaults()
+	h, err := o.history(ctx, target, false)
+	if err != nil {
+		return err
+	}
+	entries, err := h.Entries(ctx)
+	if err != nil {
+		return err
+	}
+	recs := make([]*Record, len(entries))
+	for i, e := range entries {
+		if recs[i], err = h.Record(ctx, e); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		return writeJSONLines(p.Stdout(), entries, recs)
+	}
+	if len(entries) == 0 {
+		fmt.Fprintf(p.Stdout(), "%s (%s) has no promotions yet\n", target.Name, repo)
+		return nil
+	}
+	fmt.Fprint(p.Stdout(), HistoryTable(target.Name, repo.String(), entries, recs).Text())
+	return nil
+}

@@ -1,0 +1,374 @@
+package promote
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slipwayci/slipway/internal/push"
+	"github.com/slipwayci/slipway/internal/version"
+)
+
+// Options configure Promote and Rollback.
+type Options struct {
+	Config *Config
+	// To is the environment to promote into.
+	To *Environment
+	// Source is the image to promote, repository@digest; Promote only.
+	Source name.Digest
+	DryRun bool
+	Eval   EvalOptions
+	// RunURL and Actor go into the record.
+	RunURL, Actor string
+
+	Keychain  authn.Keychain
+	Transport http.RoundTripper
+	// Insecure lists registries reached over plain HTTP (see push).
+	Insecure []string
+	Backoff  push.Backoff
+	Jobs     int
+	Progress push.Progress
+	// Settle is how long an append waits before its last check
+	// (DefaultSettle if zero).
+	Settle time.Duration
+}
+
+// Result is what a promotion or rollback did, or would do.
+type Result struct {
+	Environment string
+	Repository  name.Repository
+	Digest      v1.Hash
+	Source      string
+	Verdicts    []Verdict
+	// Copy is the copy into the environment's repository; nil for a
+	// rollback or a dry run.
+	Copy *push.Result
+	// Record is the record appended, with its manifest digest in Entry;
+	// both nil when the digest was in place already.
+	Record *Record
+	Entry  *Entry
+	// Current is the head of the history when the promotion ended.
+	Current *Entry
+	Tags    []string
+	DryRun  bool
+	// Rollback is set for a rollback, with Undone the record undone.
+	Rollback bool
+	Undone   *Entry
+	// Races is how many times another promotion of the environment got
+	// to its head first and this one appended again.
+	Races int
+}
+
+// Refused is the error when a gate refuses: exit code 3.
+type Refused struct{ Failing []Verdict }
+
+func (r *Refused) Error() string {
+	names := make([]string, len(r.Failing))
+	for i, v := range r.Failing {
+		names[i] = v.Gate
+	}
+	return fmt.Sprintf("%d gate(s) refused the promotion: %s", len(names), strings.Join(names, ", "))
+}
+
+// ExitCode is 3, a policy refusal.
+func (r *Refused) ExitCode() int { return 3 }
+
+func (o *Options) defaults() {
+	if o.Jobs <= 0 {
+		o.Jobs = 4
+	}
+	if o.Transport == nil {
+		o.Transport = http.DefaultTransport
+	}
+	if o.Keychain == nil {
+		o.Keychain = authn.NewMultiKeychain()
+	}
+	if o.Eval.Now == nil {
+		o.Eval.Now = time.Now
+	}
+	if o.Settle <= 0 {
+		o.Settle = DefaultSettle
+	}
+}
+
+func (o *Options) dial(ctx context.Context, repo name.Repository, write bool) (*push.Repository, error) {
+	return push.Dial(ctx, repo, push.DialOptions{
+		Keychain: o.Keychain, Transport: o.Transport, Backoff: o.Backoff, Push: write, Settle: min(o.Settle, 200*time.Millisecond),
+		OnRetry: func(op string, err error, wait time.Duration) {
+			if o.Progress != nil {
+				o.Progress.Retry(repo, op, err, wait)
+			}
+		},
+	})
+}
+
+// Repository parses a repository, marking registries named in insecure.
+func Repository(s string, insecure []string) (name.Repository, error) {
+	var opts []name.Option
+	for _, reg := range insecure {
+		if strings.HasPrefix(strings.ToLower(s), strings.ToLower(reg)+"/") {
+			opts = append(opts, name.Insecure)
+		}
+	}
+	return name.NewRepository(s, opts...)
+}
+
+// history opens env's history in its repository.
+func (o *Options) history(ctx context.Context, env *Environment, write bool) (*History, error) {
+	repo, err := Repository(env.Repository, o.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	r, err := o.dial(ctx, repo, write)
+	if err != nil {
+		return nil, err
+	}
+	h := NewHistory(r, env.Name)
+	h.Now, h.Settle = o.Eval.Now, o.Settle
+	return h, nil
+}
+
+// Promote promotes o.Source into o.To: it evaluates the gates against the
+// evidence attached to the digest, and if they all pass (and this is no
+// dry run) copies the image with its referrers into the environment's
+// repository, appends a record to the environment's history and moves the
+// environment's tags to the digest. A refusal is a *Refused error, with
+// the result describing every verdict.
+func Promote(ctx context.Context, o Options) (*Result, error) {
+	o.defaults()
+	env := o.To
+	dst, err := Repository(env.Repository, o.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := v1.NewHash(o.Source.DigestStr())
+	if err != nil {
+		return nil, err
+	}
+	srcRepo := o.Source.Context()
+	res := &Result{Environment: env.Name, Repository: dst, Digest: digest, Source: o.Source.String(), DryRun: o.DryRun}
+
+	src, err := o.dial(ctx, srcRepo, false)
+	if err != nil {
+		return nil, err
+	}
+	img, err := readImage(ctx, src, digest)
+	if err != nil {
+		return nil, err
+	}
+	histories := map[string]*History{}
+	ev := &registryEvidence{src: src, digest: digest, manifests: img.manifests,
+		history: func(ctx context.Context, name string) (*History, error) {
+			if h, ok := histories[name]; ok {
+				return h, nil
+			}
+			e, err := o.Config.Environment(name)
+			if err != nil {
+				return nil, err
+			}
+			h, err := o.history(ctx, e, false)
+			histories[name] = h
+			return h, err
+		}}
+	if res.Verdicts, err = Evaluate(ctx, env, ev, o.Eval); err != nil {
+		return nil, err
+	}
+	if res.Tags, err = renderTags(env, digest, img.annotations); err != nil {
+		return nil, err
+	}
+	if !Passed(res.Verdicts) {
+		var failing []Verdict
+		for _, v := range res.Verdicts {
+			if !v.Pass {
+				failing = append(failing, v)
+			}
+		}
+		return res, &Refused{Failing: failing}
+	}
+	if o.DryRun {
+		return res, nil
+	}
+
+	results, err := push.Push(ctx, push.Options{
+		From: &srcRepo, Digest: digest, To: []name.Repository{dst},
+		Keychain: o.Keychain, Transport: o.Transport, Jobs: o.Jobs, Backoff: o.Backoff, Progress: o.Progress,
+	})
+	if len(results) == 1 {
+		res.Copy = &results[0]
+	}
+	if err != nil {
+		return res, err
+	}
+	h, err := o.history(ctx, env, true)
+	if err != nil {
+		return res, err
+	}
+	defer func() { res.Races = int(h.Races.Load()) }()
+	res.Entry, err = h.Append(ctx, func(ctx context.Context, head *Entry) (*Record, error) {
+		if head != nil && head.Digest == digest {
+			return nil, nil
+		}
+		res.Record = &Record{
+			Repository: dst.String(), Digest: digest.String(), From: env.Gates.From, Source: o.Source.String(),
+			Tags: res.Tags, Gates: append([]Verdict{}, res.Verdicts...), RunURL: o.RunURL, Actor: o.Actor,
+			ApprovedBy: o.Eval.ApprovedBy, Slipway: version.String(),
+		}
+		return res.Record, nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if res.Entry == nil {
+		res.Record = nil
+	}
+	res.Current, err = h.Head(ctx)
+	return res, err
+}
+
+// Rollback points o.To's tags back at the digest of the promotion in
+// effect before the current one, as its history says, and records that.
+func Rollback(ctx context.Context, o Options) (*Result, error) {
+	o.defaults()
+	env := o.To
+	h, err := o.history(ctx, env, !o.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Environment: env.Name, Repository: h.repo.Name(), DryRun: o.DryRun, Rollback: true}
+	plan := func(ctx context.Context, head *Entry) (*Record, error) {
+		if head == nil {
+			return nil, fmt.Errorf("nothing to roll back: %s has no promotions yet", env.Name)
+		}
+		eff, err := h.inEffect(ctx, head, 2)
+		if err != nil {
+			return nil, err
+		}
+		if len(eff) < 2 {
+			return nil, fmt.Errorf("nothing to roll back to: %s has one promotion in effect (%s)", env.Name, head.Digest)
+		}
+		cur, prev := eff[0], eff[1]
+		img, err := readImage(ctx, h.repo, prev.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("rolling back to %s: %w", prev.Digest, err)
+		}
+		tags, err := renderTags(env, prev.Digest, img.annotations)
+		if err != nil {
+			return nil, err
+		}
+		res.Digest, res.Tags, res.Undone = prev.Digest, tags, cur
+		res.Record = &Record{
+			Repository: h.repo.Name().String(), Digest: prev.Digest.String(), Tags: tags,
+			Rollback: true, Undoes: cur.Ref.String(), Gates: []Verdict{},
+			RunURL: o.RunURL, Actor: o.Actor, ApprovedBy: o.Eval.ApprovedBy, Slipway: version.String(),
+		}
+		return res.Record, nil
+	}
+	if o.DryRun {
+		head, err := h.Head(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := plan(ctx, head); err != nil {
+			return nil, err
+		}
+		res.Current = head
+		return res, nil
+	}
+	res.Entry, err = h.Append(ctx, plan)
+	res.Races = int(h.Races.Load())
+	if err != nil {
+		return res, err
+	}
+	res.Current, err = h.Head(ctx)
+	return res, err
+}
+
+// Repair makes env's tags agree with its history's head, as the end of
+// every promotion does; for a promotion that was killed halfway.
+func Repair(ctx context.Context, o Options) (*Entry, error) {
+	o.defaults()
+	h, err := o.history(ctx, o.To, true)
+	if err != nil {
+		return nil, err
+	}
+	return h.Converge(ctx)
+}
+
+// image is what the promotion reads of the image itself.
+type image struct {
+	manifests   []v1.Hash // the image, then the manifests it lists
+	annotations map[string]string
+}
+
+func readImage(ctx context.Context, r *push.Repository, d v1.Hash) (*image, error) {
+	raw, mt, found, err := r.Manifest(ctx, d.String())
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("%s@%s does not exist", r.Name(), d)
+	}
+	img := &image{manifests: []v1.Hash{d}}
+	if mt.IsIndex() {
+		idx, err := v1.ParseIndexManifest(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s@%s: %w", r.Name(), d, err)
+		}
+		for _, m := range idx.Manifests {
+			img.manifests = append(img.manifests, m.Digest)
+		}
+		img.annotations = idx.Annotations
+	} else {
+		m, err := v1.ParseManifest(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s@%s: %w", r.Name(), d, err)
+		}
+		img.annotations = m.Annotations
+	}
+	return img, nil
+}
+
+// TagData is what an environment's tag templates may use.
+type TagData struct {
+	Environment string
+	Digest      string // sha256:…
+	ShortDigest string // the first 12 hex digits
+	// From the image's OCI annotations, as slipway image writes them.
+	Version, Revision, Created, Source string
+}
+
+// renderTags expands env's tag templates for the image.
+func renderTags(env *Environment, d v1.Hash, ann map[string]string) ([]string, error) {
+	data := TagData{
+		Environment: env.Name, Digest: d.String(), ShortDigest: d.Hex[:12],
+		Version:  ann["org.opencontainers.image.version"],
+		Revision: ann["org.opencontainers.image.revision"],
+		Created:  ann["org.opencontainers.image.created"],
+		Source:   ann["org.opencontainers.image.source"],
+	}
+	var out []string
+	for _, t := range env.Tags {
+		tmpl, err := template.New("tag").Option("missingkey=error").Parse(t)
+		if err != nil {
+			return nil, fmt.Errorf("tag template %q: %w", t, err)
+		}
+		var b strings.Builder
+		if err := tmpl.Execute(&b, data); err != nil {
+			return nil, fmt.Errorf("tag template %q: %w", t, err)
+		}
+		tag := b.String()
+		if !tagName.MatchString(tag) {
+			return nil, fmt.Errorf("tag template %q gives %q for %s, which is not a valid tag", t, tag, d)
+		}
+		out = append(out, tag)
+	}
+	return out, nil
+}
