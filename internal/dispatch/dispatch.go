@@ -94,6 +94,7 @@ Slipway ships a Go service from source to production:
   scan      trivy, govulncheck and gosec with one policy
   push      publish to any registry, tags last
   promote   move a digest between environments, gated by evidence
+  history   list an environment's promotions
 
 'slipway <step> --help' shows a step's flags.
 `

@@ -189,12 +189,26 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, ro runOptions) error {
 			return err
 		}
 	}
+	named := map[string]bool{}
 	for _, a := range ro.attach {
 		att, err := fileAttachment(env.Dir, a, digest, rec)
 		if err != nil {
 			return cli.Usage(err)
 		}
+		named[att.Path] = true
 		atts = append(atts, att)
+	}
+	// The scan's evidence in dist goes along unasked, so promote's scan
+	// gate finds it; one left from a scan of another image is skipped.
+	if scan := filepath.Join(ro.dist, ScanStatementFile); !named[scan] {
+		if _, err := os.Stat(scan); err == nil {
+			att, err := fileAttachment(env.Dir, scan, digest, rec)
+			if err != nil {
+				fmt.Fprintf(p.Stderr(), "warning: not attaching %s: %v\n", ScanStatementFile, err)
+			} else {
+				atts = append(atts, att)
+			}
+		}
 	}
 	if ro.dryRun {
 		for _, d := range dests {
@@ -327,6 +341,9 @@ func sbomAttachments(rec *record.Record, dist string) ([]Attachment, error) {
 	}
 	return out, nil
 }
+
+// ScanStatementFile is the scan step's evidence, attached when present.
+const ScanStatementFile = "scan.intoto.json"
 
 // fileAttachment reads --attach FILE[:ARTIFACT_TYPE]: the file becomes a
 // referrer of the index. Its media type follows its name (or the artifact

@@ -387,6 +387,28 @@ func TestMainAttachesAStatementAboutTheImage(t *testing.T) {
 	if len(refs) != 1 || refs[0].ArtifactType != MediaTypeInToto || refs[0].Annotations[AnnotationPredicateType] != "https://slipway.dev/attestations/scan/v1" {
 		t.Errorf("referrers of the index = %+v, want the statement with its predicate type", refs)
 	}
+
+	// Without --attach, the statement in dist goes along all the same.
+	auto := p.Host + "/team/auto"
+	if stdout, stderr, code := runMain(t, dir, nil, "", "--to", auto, "--tag", "x", "--sbom=false"); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	r, err = Dial(context.Background(), repo(t, p.Host, "team/auto"), DialOptions{Backoff: fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refs, err = r.Referrers(context.Background(), mustHash(t, rec.Image.Digest)); err != nil || len(refs) != 1 || refs[0].ArtifactType != MediaTypeInToto {
+		t.Errorf("without --attach: referrers %+v, %v; want dist's scan statement", refs, err)
+	}
+
+	// A statement in dist about another image is skipped with a warning.
+	if err := os.WriteFile(filepath.Join(dir, "dist", "scan.intoto.json"), []byte(statement("sha256:"+strings.Repeat("e", 64))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = runMain(t, dir, nil, "", "--to", p.Host+"/team/stale", "--tag", "x", "--sbom=false")
+	if code != 0 || !strings.Contains(stderr, "warning: not attaching scan.intoto.json") {
+		t.Errorf("stale statement: exit %d, stderr %q", code, stderr)
+	}
 }
 
 func TestAttachSpec(t *testing.T) {
