@@ -42,11 +42,44 @@ func (e *registryEvidence) referrers(ctx context.Context) ([]v1.Descriptor, erro
 				e.err = fmt.Errorf("listing what refers to %s: %w", m, err)
 				return
 			}
+			for i := range ds {
+				if ds[i].ArtifactType, err = e.artifactType(ctx, ds[i]); err != nil {
+					e.err = err
+					return
+				}
+			}
 			e.refs = append(e.refs, ds...)
 		}
 	})
 	return e.refs, e.err
 }
+
+// artifactType is what d is. Some registries list a referrer with its
+// config's media type (the empty config, for slipway's artifacts) instead
+// of the manifest's artifactType, as go-containerregistry's own registry
+// does; then the manifest says.
+func (e *registryEvidence) artifactType(ctx context.Context, d v1.Descriptor) (string, error) {
+	if d.ArtifactType != "" && d.ArtifactType != emptyConfig {
+		return d.ArtifactType, nil
+	}
+	raw, _, found, err := e.src.Manifest(ctx, d.Digest.String())
+	if err != nil {
+		return "", fmt.Errorf("reading referrer %s: %w", d.Digest, err)
+	}
+	if !found {
+		return d.ArtifactType, nil
+	}
+	var m struct {
+		ArtifactType string `json:"artifactType"`
+	}
+	if json.Unmarshal(raw, &m) != nil || m.ArtifactType == "" {
+		return d.ArtifactType, nil
+	}
+	return m.ArtifactType, nil
+}
+
+// emptyConfig is OCI's empty descriptor media type, the config of artifacts.
+const emptyConfig = "application/vnd.oci.empty.v1+json"
 
 func (e *registryEvidence) Promotions(ctx context.Context, env string) ([]Promotion, error) {
 	h, err := e.history(ctx, env)

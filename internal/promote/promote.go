@@ -364,7 +364,9 @@ func renderTags(env *Environment, d v1.Hash, ann map[string]string) ([]string, e
 		if err := tmpl.Execute(&b, data); err != nil {
 			return nil, fmt.Errorf("tag template %q: %w", t, err)
 		}
-		tag := b.String()
+		// Rendered values are sanitised as push sanitises its tags:
+		// 1.2.3+dirty becomes 1.2.3-dirty, feature/x becomes feature-x.
+		tag := push.SanitizeTag(b.String())
 		if !tagName.MatchString(tag) {
 			return nil, fmt.Errorf("tag template %q gives %q for %s, which is not a valid tag", t, tag, d)
 		}

@@ -140,7 +140,10 @@ func HistoryTable(env, repo string, entries []*Entry, recs []*Record) *ci.Summar
 		}
 		by := r.Actor
 		if r.ApprovedBy != "" {
-			by += ", approved by " + r.ApprovedBy
+			if by != "" {
+				by += ", "
+			}
+			by += "approved by " + r.ApprovedBy
 		}
 		s.Table.Rows = append(s.Table.Rows, []string{
 			fmt.Sprint(e.Sequence), e.Time.UTC().Format(time.RFC3339), e.Digest.String(), what, orDash(by), orDash(r.RunURL),
