@@ -27,7 +27,9 @@ func TestOnlySlipwayScanLinksTrivy(t *testing.T) {
 	}
 	for _, line := range strings.Split(strings.TrimSpace(goList("-f", "{{.ImportPath}} {{.Imports}}", "./...")), "\n") {
 		pkg, imports, _ := strings.Cut(line, " ")
-		if strings.Contains(imports, "github.com/aquasecurity/trivy") &&
+		// trivy's own packages, not trivy-db (its database format, which
+		// the test fixtures build databases with).
+		if strings.Contains(imports, "github.com/aquasecurity/trivy/") &&
 			pkg != "github.com/slipwayci/slipway/internal/scan/trivy" && pkg != "github.com/slipwayci/slipway/internal/scan/trivy/trivytest" {
 			t.Errorf("%s imports trivy; only the adapter may", pkg)
 		}
