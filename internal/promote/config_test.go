@@ -1,9 +1,12 @@
 package promote
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipwayci/slipway/internal/testkit"
 )
 
 const goodConfig = `
@@ -93,5 +96,21 @@ func TestParseConfigErrors(t *testing.T) {
 				t.Errorf("error spans lines: %q", err)
 			}
 		})
+	}
+}
+
+// TestRepositoryConfig keeps slipway's own .slipway.yaml, which its release
+// workflow promotes with, valid.
+func TestRepositoryConfig(t *testing.T) {
+	c, err := LoadConfig(filepath.Join(testkit.RepoRoot(t), ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Environment("production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Gates.From != "staging" || p.Gates.Approval == nil {
+		t.Errorf("production gates = %+v, want from staging with approval", p.Gates)
 	}
 }
