@@ -4,7 +4,7 @@ GO       ?= go
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: all build demo test test-deps vet unit clean
+.PHONY: all build demo test test-deps vet unit clean bench
 
 all: build
 
@@ -41,3 +41,7 @@ unit:
 
 clean:
 	rm -rf bin dist
+
+## bench: install the pinned peers (ko, crane, the scanners' CLIs) and measure every step against them into bench/RESULTS.md; BENCH_ROUNDS=N (default 5); not part of make test
+bench:
+	$(GO) run ./bench/cmd/bench $(if $(BENCH_ROUNDS),-rounds $(BENCH_ROUNDS)) $(if $(BENCH_COLD_ROUNDS),-cold-rounds $(BENCH_COLD_ROUNDS))

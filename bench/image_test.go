@@ -17,16 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
-	"github.com/slipwayci/slipway/internal/image"
+	"github.com/slipwayci/slipway/bench/internal/benchkit"
 	"github.com/slipwayci/slipway/internal/testkit"
 )
 
 // KoVersion is the ko release the comparison is made against.
-const KoVersion = "v0.19.1"
+const KoVersion = benchkit.KoVersion
 
 // BenchmarkImageVsKo times a warm `slipway image` against a warm
 // `ko build` of the same app (testdata/apps/hello) for linux/amd64 and
@@ -63,7 +59,9 @@ func BenchmarkImageVsKo(b *testing.B) {
 	repo := testkit.SampleRepo(b, "hello", filepath.Join(root, "hello"))
 	host := startRegistry(b, root)
 	baseRef := host + "/base/static:1"
-	pushStaticBase(b, baseRef, filepath.Join(root, "base-cache"))
+	if err := benchkit.PushStaticBase(context.Background(), baseRef, filepath.Join(root, "base-cache")); err != nil {
+		b.Fatal(err)
+	}
 
 	env := append(os.Environ(),
 		"KO_DOCKER_REPO="+host+"/ko",
@@ -118,23 +116,6 @@ func runTimed(b *testing.B, dir string, env, cmd []string) time.Duration {
 		b.Fatalf("%s: %v\n%s", strings.Join(cmd, " "), err, out.String())
 	}
 	return d
-}
-
-// pushStaticBase pushes slipway's static base for both platforms as ref.
-func pushStaticBase(b *testing.B, ref, cacheDir string) {
-	b.Helper()
-	idx, err := image.StaticBase(context.Background(), cacheDir,
-		v1.Platform{OS: "linux", Architecture: "amd64"}, v1.Platform{OS: "linux", Architecture: "arm64"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := remote.WriteIndex(r, idx); err != nil {
-		b.Fatalf("pushing the base: %v", err)
-	}
 }
 
 // startRegistry runs docker-registry on a free port of 127.0.0.1 with its

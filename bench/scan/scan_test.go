@@ -3,7 +3,8 @@
 // Package scan benchmarks one `slipway scan` against the three commands it
 // replaces, run one after the other on the same image, source and
 // databases, offline: trivy image, govulncheck on the source and on the
-// binary, gosec. bench.sh runs it and prints the ratio.
+// binary, gosec. bench.sh runs it and prints the ratio; make bench times
+// the same commands from the inputs it keeps.
 package scan
 
 import (
@@ -12,26 +13,22 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/slipwayci/slipway/bench/internal/benchkit"
 	"github.com/slipwayci/slipway/internal/scan/scantest"
 	"github.com/slipwayci/slipway/internal/scan/trivy/trivytest"
 	"github.com/slipwayci/slipway/internal/testkit"
 )
 
-// inputs are the sample app in a repository, its image as an OCI layout,
-// both databases and the slipway-scan binary.
-type inputs struct {
-	dir, layout, bin, cache, vulndb, slipway, clis string
-}
-
-func setup(b *testing.B) inputs {
+func setup(b *testing.B) benchkit.ScanInputs {
 	b.Helper()
 	clis := os.Getenv("SLIPWAY_SCAN_CLIS")
 	if clis == "" {
 		b.Skip("SLIPWAY_SCAN_CLIS is not set; bench/scan/install-clis.sh installs the three commands")
 	}
-	// SLIPWAY_BENCH_INPUTS keeps the inputs in a directory, to time the
-	// commands by hand.
-	base := os.Getenv("SLIPWAY_BENCH_INPUTS")
+	// SLIPWAY_BENCH_INPUTS keeps the inputs in a directory, described by
+	// benchkit.ScanInputsFile there, to time the commands by hand.
+	keep := os.Getenv("SLIPWAY_BENCH_INPUTS")
+	base := keep
 	if base == "" {
 		base = b.TempDir()
 	}
@@ -42,56 +39,49 @@ func setup(b *testing.B) inputs {
 		}
 		return d
 	}
-	in := inputs{dir: testkit.SampleRepo(b, "vulnerable", dir("repo")), cache: dir("trivy-cache"), vulndb: scantest.VulnDB(b), clis: clis}
-	in.bin = scantest.BuildApp(b, dir("bin"))
-	in.layout = filepath.Join(in.dir, "dist", "image")
-	scantest.Layout(b, in.layout, scantest.Image(b, scantest.ImageFiles(b, in.bin)))
-	if err := trivytest.BuildDB(in.cache, scantest.TrivyFixtures(b)); err != nil {
+	in := benchkit.ScanInputs{Dir: testkit.SampleRepo(b, "vulnerable", dir("repo")), Cache: dir("trivy-cache"),
+		VulnDB: scantest.VulnDB(b), CLIs: clis, Env: scantest.Environ()}
+	in.Bin = scantest.BuildApp(b, dir("bin"))
+	in.Layout = filepath.Join(in.Dir, "dist", "image")
+	scantest.Layout(b, in.Layout, scantest.Image(b, scantest.ImageFiles(b, in.Bin)))
+	if err := trivytest.BuildDB(in.Cache, scantest.TrivyFixtures(b)); err != nil {
 		b.Fatal(err)
 	}
-	in.slipway = os.Getenv("SLIPWAY_SCAN_BIN")
-	if in.slipway == "" {
-		in.slipway = filepath.Join(b.TempDir(), "slipway-scan")
-		build := exec.Command("go", "build", "-o", in.slipway, "./cmd/slipway-scan")
+	in.Slipway = os.Getenv("SLIPWAY_SCAN_BIN")
+	if in.Slipway == "" {
+		in.Slipway = filepath.Join(dir("slipway"), "slipway-scan")
+		build := exec.Command("go", "build", "-o", in.Slipway, "./cmd/slipway-scan")
 		build.Dir = testkit.RepoRoot(b)
 		build.Env = append(os.Environ(), "GOEXPERIMENT=jsonv2")
 		if out, err := build.CombinedOutput(); err != nil {
 			b.Fatalf("building slipway-scan: %v\n%s", err, out)
 		}
 	}
+	if keep != "" {
+		if err := in.Save(keep); err != nil {
+			b.Fatal(err)
+		}
+	}
 	return in
-}
-
-// run runs a command in the sample repository; exit status 3 (slipway's
-// policy) and 1 (gosec's findings) are results, not failures.
-func (in inputs) run(b *testing.B, name string, args ...string) {
-	b.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = in.dir
-	cmd.Env = scantest.Environ()
-	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); ok && (ee.ExitCode() == 3 || ee.ExitCode() == 1) {
-		return
-	}
-	if err != nil {
-		b.Fatalf("%s: %v\n%s", filepath.Base(name), err, out)
-	}
 }
 
 func BenchmarkScan(b *testing.B) {
 	in := setup(b)
+	run := func(b *testing.B, argv []string) {
+		if err := in.RunScan(argv); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.Run("slipway", func(b *testing.B) {
 		for b.Loop() {
-			in.run(b, in.slipway, "--offline", "--cache-dir", in.cache, "--vulndb", in.vulndb)
+			run(b, in.SlipwayScan())
 		}
 	})
 	b.Run("clis", func(b *testing.B) {
 		for b.Loop() {
-			in.run(b, filepath.Join(in.clis, "trivy"), "image", "--input", in.layout, "--cache-dir", in.cache,
-				"--skip-db-update", "--offline-scan", "--scanners", "vuln", "--format", "json", "--quiet")
-			in.run(b, filepath.Join(in.clis, "govulncheck"), "-db", in.vulndb, "-format", "json", "./...")
-			in.run(b, filepath.Join(in.clis, "govulncheck"), "-db", in.vulndb, "-format", "json", "-mode", "binary", in.bin)
-			in.run(b, filepath.Join(in.clis, "gosec"), "-fmt", "json", "-quiet", "./...")
+			for _, argv := range in.CLIScans() {
+				run(b, argv)
+			}
 		}
 	})
 }
