@@ -3,16 +3,13 @@ package build
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"path/filepath"
 
 	"github.com/slipwayci/slipway/internal/ci"
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/record"
-	"github.com/slipwayci/slipway/internal/version"
 )
 
 const usage = `usage: slipway build [flags] [packages]
@@ -26,7 +23,6 @@ Flags:
 // Main runs the build step with the given process environment.
 func Main(ctx context.Context, env cli.Env) error {
 	fs := flag.NewFlagSet("slipway build", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var (
 		platforms = fs.String("platforms", DefaultPlatforms, "comma-separated `os/arch[/variant]` list")
 		packages  = cli.List{Comma: true}
@@ -36,23 +32,12 @@ func Main(ctx context.Context, env cli.Env) error {
 		out       = fs.String("out", "dist", "output `directory`")
 		dir       = fs.String("dir", ".", "a `directory` inside the module to build")
 		parallel  = fs.Int("parallel", 0, "platforms built at once (0: one per core)")
-		showVer   = fs.Bool("version", false, "print slipway's version and exit")
 	)
 	fs.Var(&packages, "packages", "main `packages` or patterns, e.g. ./cmd/... (also as arguments)")
 	fs.Var(&tags, "tags", "comma-separated build `tags`")
 	fs.Var(&buildEnv, "env", "`KEY=VALUE` for the compiler's environment (repeatable)")
-	if err := fs.Parse(env.Args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(env.Stdout, usage)
-			fs.SetOutput(env.Stdout)
-			fs.PrintDefaults()
-			return nil
-		}
-		return cli.Usagef("%v; see slipway build --help", err)
-	}
-	if *showVer {
-		fmt.Fprintf(env.Stdout, "slipway-build %s\n", version.String())
-		return nil
+	if done, err := cli.ParseFlags(fs, env, "build", usage); done {
+		return err
 	}
 
 	p, err := ci.Start(fs, ci.Options{

@@ -1,9 +1,14 @@
 package cli
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/slipwayci/slipway/internal/version"
 )
 
 // List is a flag.Value collecting values given repeatedly and
@@ -45,4 +50,27 @@ func HumanSize(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// ParseFlags parses env.Args into fs with the conventions every step
+// shares: --help prints the usage and flags on stdout, --version prints the
+// step's version, and a bad flag is a usage error that points at --help.
+// done is true when the step has nothing more to do (return err).
+func ParseFlags(fs *flag.FlagSet, env Env, step, usage string) (done bool, err error) {
+	showVersion := fs.Bool("version", false, "print slipway's version and exit")
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(env.Args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(env.Stdout, usage)
+			fs.SetOutput(env.Stdout)
+			fs.PrintDefaults()
+			return true, nil
+		}
+		return true, Usagef("%v; see slipway %s --help", err, step)
+	}
+	if *showVersion {
+		fmt.Fprintf(env.Stdout, "slipway-%s %s\n", step, version.String())
+		return true, nil
+	}
+	return false, nil
 }

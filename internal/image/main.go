@@ -3,10 +3,8 @@ package image
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +13,6 @@ import (
 	"github.com/slipwayci/slipway/internal/ci"
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/record"
-	"github.com/slipwayci/slipway/internal/version"
 )
 
 const usage = `usage: slipway image [flags]
@@ -41,7 +38,6 @@ Flags:
 // Main runs the image step with the given process environment.
 func Main(ctx context.Context, env cli.Env) error {
 	fs := flag.NewFlagSet("slipway image", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var (
 		dist        = fs.String("dist", "dist", "`directory` with the build's slipway.json; the record is updated there")
 		layoutDir   = fs.String("layout", "", "OCI image layout `directory` to write (default DIST/image)")
@@ -65,25 +61,14 @@ func Main(ctx context.Context, env cli.Env) error {
 		dir         = fs.String("dir", ".", "a `directory` inside the checkout the build came from")
 		runBuild    = fs.Bool("build", false, "run slipway build first (its defaults, with --platforms and --dir)")
 		merge       = fs.Bool("merge", false, "merge the image results in the DIR arguments into one index")
-		showVer     = fs.Bool("version", false, "print slipway's version and exit")
 	)
 	fs.Var(&platforms, "platforms", "comma-separated `os/arch[/variant]` list (default: every built platform the base offers)")
 	fs.Var(&imageEnv, "env", "`KEY=VALUE` in the image's environment (repeatable)")
 	fs.Var(&ports, "port", "`PORT[/PROTO]` to expose, e.g. 8080 (repeatable)")
 	fs.Var(&labels, "label", "`KEY=VALUE` label in the image config (repeatable)")
 	fs.Var(&annotations, "annotation", "`KEY=VALUE` annotation on the index and manifests (repeatable)")
-	if err := fs.Parse(env.Args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(env.Stdout, usage)
-			fs.SetOutput(env.Stdout)
-			fs.PrintDefaults()
-			return nil
-		}
-		return cli.Usagef("%v; see slipway image --help", err)
-	}
-	if *showVer {
-		fmt.Fprintf(env.Stdout, "slipway-image %s\n", version.String())
-		return nil
+	if done, err := cli.ParseFlags(fs, env, "image", usage); done {
+		return err
 	}
 
 	p := ci.Detect(ci.Options{

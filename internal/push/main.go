@@ -53,7 +53,6 @@ Flags:
 // Main runs the push step with the given process environment.
 func Main(ctx context.Context, env cli.Env) error {
 	fs := flag.NewFlagSet("slipway push", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var (
 		dist          = fs.String("dist", "dist", "`directory` with slipway.json and its image section")
 		to            = cli.List{Comma: true}
@@ -69,25 +68,14 @@ func Main(ctx context.Context, env cli.Env) error {
 		retries       = fs.Int("retries", DefaultBackoff.Retries, "times a failed request is retried, with backoff")
 		dir           = fs.String("dir", ".", "a `directory` in the git checkout, for the branch and tag outside CI")
 		dryRun        = fs.Bool("dry-run", false, "print the destinations and tags, push nothing")
-		showVer       = fs.Bool("version", false, "print slipway's version and exit")
 	)
 	fs.Var(&to, "to", "destination `repository`, e.g. ghcr.io/owner/app (repeatable)")
 	fs.Var(&tags, "tag", "tag `spec`, e.g. type=semver,pattern={{major}}.{{minor}} or a raw tag (repeatable)")
 	fs.Var(&flavor, "flavor", "metadata-action `flavor`: latest=auto|true|false, prefix=, suffix=, onlatest=")
 	fs.Var(&insecure, "insecure", "`registry` that may be reached over plain HTTP or unverified TLS (repeatable)")
 	fs.Var(&attach, "attach", "`FILE[:ARTIFACT_TYPE]` to attach to the image index as a referrer, e.g. dist/scan.intoto.json (repeatable)")
-	if err := fs.Parse(env.Args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(env.Stdout, usage)
-			fs.SetOutput(env.Stdout)
-			fs.PrintDefaults()
-			return nil
-		}
-		return cli.Usagef("%v; see slipway push --help", err)
-	}
-	if *showVer {
-		fmt.Fprintf(env.Stdout, "slipway-push %s\n", version.String())
-		return nil
+	if done, err := cli.ParseFlags(fs, env, "push", usage); done {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return cli.Usagef("unexpected arguments %s; destinations go in --to", strings.Join(fs.Args(), " "))

@@ -24,7 +24,6 @@ import (
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/safefile"
 	"github.com/slipwayci/slipway/internal/scan/govulncheck"
-	"github.com/slipwayci/slipway/internal/version"
 )
 
 const usage = `usage: slipway scan [flags]
@@ -53,7 +52,6 @@ const (
 // Main runs the scan step with the given process environment.
 func Main(ctx context.Context, env cli.Env) error {
 	fs := flag.NewFlagSet("slipway scan", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var (
 		image    = fs.String("image", "", "`image` to scan: oci:DIR[@digest], a registry reference, or none (default: the image in --out, if any)")
 		platform = fs.String("platform", "", "`os/arch` of the image to scan in an index (default linux on this machine's architecture)")
@@ -67,7 +65,6 @@ func Main(ctx context.Context, env cli.Env) error {
 		vulndb   = fs.String("vulndb", govulncheck.DefaultDB, "govulncheck's database `URL`: https://… or file:///dir")
 		cacheDir = fs.String("cache-dir", "", "`directory` caching trivy's database (default trivy's, ~/.cache/trivy)")
 		offline  = fs.Bool("offline", false, "download nothing: trivy uses the database in --cache-dir, govulncheck needs --vulndb file://…")
-		showVer  = fs.Bool("version", false, "print slipway's version and exit")
 		formats  = cli.List{Comma: true}
 		scanners = cli.List{Comma: true}
 		dbRepos  = cli.List{Comma: true}
@@ -75,18 +72,8 @@ func Main(ctx context.Context, env cli.Env) error {
 	fs.Var(&formats, "format", "`FORMAT`[=FILE] to print or write, repeatable or comma-separated: "+strings.Join(report.FormatNames(), ", "))
 	fs.Var(&scanners, "scanners", "`scanners` to run (default all): "+strings.Join(AllScanners, ", "))
 	fs.Var(&dbRepos, "db-repository", "OCI `repository` of trivy's database, e.g. a mirror (repeatable, tried in order)")
-	if err := fs.Parse(env.Args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(env.Stdout, usage)
-			fs.SetOutput(env.Stdout)
-			fs.PrintDefaults()
-			return nil
-		}
-		return cli.Usagef("%v; see slipway scan --help", err)
-	}
-	if *showVer {
-		fmt.Fprintf(env.Stdout, "slipway-scan %s\n", version.String())
-		return nil
+	if done, err := cli.ParseFlags(fs, env, "scan", usage); done {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return cli.Usagef("unexpected arguments %q; see slipway scan --help", fs.Args())
