@@ -15,7 +15,6 @@ import (
 
 	"github.com/slipwayci/slipway/bench/internal/benchkit"
 	"github.com/slipwayci/slipway/internal/scan/scantest"
-	"github.com/slipwayci/slipway/internal/scan/trivy/trivytest"
 	"github.com/slipwayci/slipway/internal/testkit"
 )
 
@@ -44,7 +43,7 @@ func setup(b *testing.B) benchkit.ScanInputs {
 	in.Bin = scantest.BuildApp(b, dir("bin"))
 	in.Layout = filepath.Join(in.Dir, "dist", "image")
 	scantest.Layout(b, in.Layout, scantest.Image(b, scantest.ImageFiles(b, in.Bin)))
-	if err := trivytest.BuildDB(in.Cache, scantest.TrivyFixtures(b)); err != nil {
+	if err := scantest.BuildTrivyDB(in.Cache, scantest.TrivyFixtures(b)); err != nil {
 		b.Fatal(err)
 	}
 	in.Slipway = os.Getenv("SLIPWAY_SCAN_BIN")

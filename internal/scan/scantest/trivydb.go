@@ -16,10 +16,9 @@ import (
 var TrivyDBUpdated = time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC)
 
 // TrivyDB builds trivy's database from TrivyFixtures into a temporary
-// cache directory, for slipway scan --offline --cache-dir. Unlike
-// trivytest.BuildDB it needs only trivy-db, not trivy, so packages built
-// without GOEXPERIMENT=jsonv2 (the end-to-end tests, which run the
-// slipway-scan binary) can use it.
+// cache directory, for slipway scan --offline --cache-dir. It needs only
+// trivy-db, not trivy, so packages built without GOEXPERIMENT=jsonv2 (the
+// end-to-end tests, which run the slipway-scan binary) can use it too.
 func TrivyDB(t testing.TB) string {
 	t.Helper()
 	cache := t.TempDir()

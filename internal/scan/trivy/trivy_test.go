@@ -13,14 +13,13 @@ import (
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/scan"
 	"github.com/slipwayci/slipway/internal/scan/scantest"
-	"github.com/slipwayci/slipway/internal/scan/trivy/trivytest"
 )
 
 // fixtureDB builds trivy's database from testdata/scan/trivydb.
 func fixtureDB(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := trivytest.BuildDB(dir, scantest.TrivyFixtures(t)); err != nil {
+	if err := scantest.BuildTrivyDB(dir, scantest.TrivyFixtures(t)); err != nil {
 		t.Fatal(err)
 	}
 	return dir
