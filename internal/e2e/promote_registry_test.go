@@ -375,7 +375,7 @@ func TestPromoteGatesRefuseAndPass(t *testing.T) {
 	}
 	// One image, three repositories of evidence: none, a failing scan, a
 	// passing scan.
-	pushOK(t, passing, nil, "--to", stg.Host+"/bare/hello", "--tag", "x", "--sbom=false")
+	pushOK(t, passing, nil, "--to", stg.Host+"/bare/hello", "--tag", "x", "--sbom=false", "--scan-evidence=false")
 	pushOK(t, failing, nil, "--to", stg.Host+"/failing/hello", "--tag", "x", "--attach", "dist/scan.intoto.json")
 	pushOK(t, passing, nil, "--to", stg.Host+"/ci/hello", "--tag", "x", "--attach", "dist/scan.intoto.json")
 

@@ -64,6 +64,7 @@ func Main(ctx context.Context, env cli.Env) error {
 		passwordStdin = fs.Bool("password-stdin", false, "read the password for --username from standard input")
 		loginRegistry = fs.String("registry", "", "`registry` --username logs in to (default: the first --to's)")
 		sbom          = fs.Bool("sbom", true, "attach the image's SBOMs as OCI referrers")
+		scanEvidence  = fs.Bool("scan-evidence", true, "attach DIST/"+ScanStatementFile+", the scan step's evidence, when it is there")
 		parallel      = fs.Int("parallel", 4, "uploads at once per destination")
 		retries       = fs.Int("retries", DefaultBackoff.Retries, "times a failed request is retried, with backoff")
 		dir           = fs.String("dir", ".", "a `directory` in the git checkout, for the branch and tag outside CI")
@@ -91,7 +92,7 @@ func Main(ctx context.Context, env cli.Env) error {
 	err = run(ctx, env, p, runOptions{
 		dist: env.Resolve(*dist), distArg: *dist, to: to.Values, tags: tags.Values, flavor: flavor.Values,
 		insecure: insecure.Values, attach: attach.Values, username: *username, passwordStdin: *passwordStdin, registry: *loginRegistry,
-		sbom: *sbom, parallel: *parallel, retries: *retries, dir: env.Resolve(*dir), dryRun: *dryRun,
+		sbom: *sbom, scanEvidence: *scanEvidence, parallel: *parallel, retries: *retries, dir: env.Resolve(*dir), dryRun: *dryRun,
 	})
 	if err == nil {
 		return nil
@@ -105,6 +106,7 @@ type runOptions struct {
 	insecure, attach    []string
 	username, registry  string
 	passwordStdin, sbom bool
+	scanEvidence        bool
 	parallel, retries   int
 	dir                 string
 	dryRun              bool
@@ -188,7 +190,7 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, ro runOptions) error {
 	}
 	// The scan's evidence in dist goes along unasked, so promote's scan
 	// gate finds it; one left from a scan of another image is skipped.
-	if scan := filepath.Join(ro.dist, ScanStatementFile); !named[scan] {
+	if scan := filepath.Join(ro.dist, ScanStatementFile); ro.scanEvidence && !named[scan] {
 		if _, err := os.Stat(scan); err == nil {
 			att, err := fileAttachment(env.Dir, scan, digest, rec)
 			if err != nil {
