@@ -4,18 +4,12 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/promote"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, "slipway history", promote.HistoryMain)
-	stop()
-	os.Exit(code)
+	os.Exit(cli.Run("slipway history", promote.HistoryMain))
 }

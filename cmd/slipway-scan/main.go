@@ -3,10 +3,7 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/scan"
@@ -14,8 +11,5 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, "slipway scan", scan.Main)
-	stop()
-	os.Exit(code)
+	os.Exit(cli.Run("slipway scan", scan.Main))
 }

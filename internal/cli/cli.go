@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 )
 
 // Exit codes shared by every step.
@@ -119,9 +121,12 @@ func ExitCode(w io.Writer, prog string, err error) int {
 	return code
 }
 
-// Run runs a step's main function with the process environment and returns
-// the exit code, having printed any error as one line on stderr.
-func Run(ctx context.Context, prog string, main func(context.Context, Env) error) int {
+// Run runs a step's main function with the process environment and a
+// context cancelled on SIGINT or SIGTERM, and returns the exit code, having
+// printed any error as one line on stderr.
+func Run(prog string, main func(context.Context, Env) error) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	env, err := OS()
 	if err == nil {
 		err = main(ctx, env)
