@@ -20,15 +20,7 @@ jobs:
   release:
     runs-on: ubuntu-latest
     steps:
-      - uses: actions/checkout@v4
-      - uses: ./actions/build
-        with:
-          platforms: linux/amd64,linux/arm64
-          working-directory: ` + sampleApp + `
-      - uses: ./actions/image
-        with:
-          working-directory: ` + sampleApp + `
-      - id: push
+` + checkoutBuildImage + `      - id: push
         uses: ./actions/push
         with:
           to: ` + host + `/e2e/ci

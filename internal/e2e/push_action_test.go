@@ -11,6 +11,19 @@ import (
 	"github.com/slipwayci/slipway/internal/registrytest"
 )
 
+// checkoutBuildImage are the workflow steps that make the sample app's
+// image for the act tests of the later steps: checkout, build for two
+// platforms, image.
+const checkoutBuildImage = `      - uses: actions/checkout@v4
+      - uses: ./actions/build
+        with:
+          platforms: linux/amd64,linux/arm64
+          working-directory: ` + sampleApp + `
+      - uses: ./actions/image
+        with:
+          working-directory: ` + sampleApp + `
+`
+
 // pushWorkflow builds, images and pushes the sample app to two
 // repositories of a registry with a password, as a project would use the
 // actions. The password comes from the environment act is given, not from
@@ -22,15 +35,7 @@ jobs:
   push:
     runs-on: ubuntu-latest
     steps:
-      - uses: actions/checkout@v4
-      - uses: ./actions/build
-        with:
-          platforms: linux/amd64,linux/arm64
-          working-directory: ` + sampleApp + `
-      - uses: ./actions/image
-        with:
-          working-directory: ` + sampleApp + `
-      - id: push
+` + checkoutBuildImage + `      - id: push
         uses: ./actions/push
         with:
           to: |
