@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -238,28 +237,19 @@ func imageBinaries(t *testing.T, img v1.Image) map[string]string {
 // /usr/local/bin/slipway, where the image put it.
 func containerRun(t *testing.T, bundle string, args ...string) string {
 	t.Helper()
-	path := filepath.Join(bundle, "config.json")
-	var spec map[string]any
-	if err := json.Unmarshal([]byte(readFile(t, path)), &spec); err != nil {
-		t.Fatal(err)
-	}
-	proc := spec["process"].(map[string]any)
-	argv := []any{"/usr/local/bin/slipway"}
-	for _, a := range args {
-		argv = append(argv, a)
-	}
-	proc["args"] = argv
-	var env []any
-	for _, kv := range proc["env"].([]any) {
-		if !strings.HasPrefix(kv.(string), "PATH=") {
-			env = append(env, kv)
+	editProcess(t, bundle, func(proc map[string]any) {
+		argv := []any{"/usr/local/bin/slipway"}
+		for _, a := range args {
+			argv = append(argv, a)
 		}
-	}
-	proc["env"] = append(env, "PATH=/nonexistent")
-	data, err := json.Marshal(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, path, string(data))
+		proc["args"] = argv
+		var env []any
+		for _, kv := range proc["env"].([]any) {
+			if !strings.HasPrefix(kv.(string), "PATH=") {
+				env = append(env, kv)
+			}
+		}
+		proc["env"] = append(env, "PATH=/nonexistent")
+	})
 	return imageRunc(t, bundle)
 }

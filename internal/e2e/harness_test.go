@@ -80,6 +80,19 @@ var repoRoot = sync.OnceValues(func() (string, error) {
 	return filepath.Dir(gomod), nil
 })
 
+// sharedTempDir makes a directory that outlives one test, for what a run
+// builds once and shares; TestMain removes it at the end.
+func sharedTempDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", err
+	}
+	cleanupMu.Lock()
+	cleanupDirs = append(cleanupDirs, dir)
+	cleanupMu.Unlock()
+	return dir, nil
+}
+
 // slipwayBin builds the slipway binaries once per run, into a temporary
 // directory rather than the work tree, which other people share.
 var slipwayBin = sync.OnceValues(func() (string, error) {
@@ -87,13 +100,10 @@ var slipwayBin = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", "slipway-e2e-bin-")
+	dir, err := sharedTempDir("slipway-e2e-bin-")
 	if err != nil {
 		return "", err
 	}
-	cleanupMu.Lock()
-	cleanupDirs = append(cleanupDirs, dir)
-	cleanupMu.Unlock()
 	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/...")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {

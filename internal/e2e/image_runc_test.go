@@ -217,21 +217,12 @@ func imageUnpack(t *testing.T, lay, platform string) string {
 // terminal; a test has none, so the process gets plain pipes.
 func imageRunc(t *testing.T, bundle string, args ...string) string {
 	t.Helper()
-	path := filepath.Join(bundle, "config.json")
-	var spec map[string]any
-	if err := json.Unmarshal([]byte(readFile(t, path)), &spec); err != nil {
-		t.Fatal(err)
-	}
-	proc := spec["process"].(map[string]any)
-	proc["terminal"] = false
-	for _, a := range args {
-		proc["args"] = append(proc["args"].([]any), a)
-	}
-	data, err := json.Marshal(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, path, string(data))
+	editProcess(t, bundle, func(proc map[string]any) {
+		proc["terminal"] = false
+		for _, a := range args {
+			proc["args"] = append(proc["args"].([]any), a)
+		}
+	})
 
 	state := t.TempDir()
 	id := fmt.Sprintf("slipway-e2e-%d-%s", os.Getpid(), strings.ToLower(regexp.MustCompile(`\W+`).ReplaceAllString(t.Name(), "-")))
@@ -243,6 +234,22 @@ func imageRunc(t *testing.T, bundle string, args ...string) string {
 		t.Fatalf("runc run: %v", err)
 	}
 	return out.Stdout
+}
+
+// editProcess rewrites the process section of the bundle's config.json.
+func editProcess(t *testing.T, bundle string, edit func(proc map[string]any)) {
+	t.Helper()
+	path := filepath.Join(bundle, "config.json")
+	var spec map[string]any
+	if err := json.Unmarshal([]byte(readFile(t, path)), &spec); err != nil {
+		t.Fatal(err)
+	}
+	edit(spec["process"].(map[string]any))
+	data, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, string(data))
 }
 
 // imageFile returns a file's contents from an image's layers, top first.

@@ -42,13 +42,10 @@ var pushSample = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", "slipway-e2e-push-")
+	dir, err := sharedTempDir("slipway-e2e-push-")
 	if err != nil {
 		return "", err
 	}
-	cleanupMu.Lock()
-	cleanupDirs = append(cleanupDirs, dir)
-	cleanupMu.Unlock()
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root, sampleApp))); err != nil {
 		return "", fmt.Errorf("copying the sample: %w", err)
 	}

@@ -439,13 +439,10 @@ var slipwayScanBin = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", "slipway-e2e-jsonv2-bin-")
+	dir, err := sharedTempDir("slipway-e2e-jsonv2-bin-")
 	if err != nil {
 		return "", err
 	}
-	cleanupMu.Lock()
-	cleanupDirs = append(cleanupDirs, dir)
-	cleanupMu.Unlock()
 	// The flags of scripts/action-install.sh, so its build finds the
 	// cache this one fills.
 	ctx, cancel := context.WithTimeout(context.Background(), coldBuildTimeout)
