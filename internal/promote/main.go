@@ -77,7 +77,6 @@ type registryFlags struct {
 	passwordStdin *bool
 	registry      *string
 	retries       *int
-	showVer       *bool
 }
 
 func (r *registryFlags) register(fs *flag.FlagSet) {
@@ -88,25 +87,6 @@ func (r *registryFlags) register(fs *flag.FlagSet) {
 	r.passwordStdin = fs.Bool("password-stdin", false, "read the password for --username from standard input")
 	r.registry = fs.String("registry", "", "`registry` --username logs in to (default: the environment's)")
 	r.retries = fs.Int("retries", push.DefaultBackoff.Retries, "times a failed request is retried, with backoff")
-	r.showVer = fs.Bool("version", false, "print slipway's version and exit")
-}
-
-// parse parses args; done is set when --help or --version was answered.
-func parse(fs *flag.FlagSet, env cli.Env, use, prog string, r *registryFlags) (done bool, err error) {
-	if err := fs.Parse(env.Args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(env.Stdout, use)
-			fs.SetOutput(env.Stdout)
-			fs.PrintDefaults()
-			return true, nil
-		}
-		return false, cli.Usagef("%v; see slipway %s --help", err, prog)
-	}
-	if *r.showVer {
-		fmt.Fprintf(env.Stdout, "slipway-%s %s\n", prog, version.String())
-		return true, nil
-	}
-	return false, nil
 }
 
 // connect makes the keychain and transport, masking every secret.
@@ -166,7 +146,6 @@ func (r *registryFlags) repository(s string) (name.Repository, error) {
 // Promote runs slipway promote.
 func (c Command) Promote(ctx context.Context, env cli.Env) error {
 	fs := flag.NewFlagSet("slipway promote", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var rf registryFlags
 	rf.register(fs)
 	var (
@@ -182,7 +161,7 @@ func (c Command) Promote(ctx context.Context, env cli.Env) error {
 		parallel   = fs.Int("parallel", 4, "uploads at once")
 	)
 	fs.Var(&match, "match", "with --manifests, another `repository` whose references are the same image (repeatable)")
-	if done, err := parse(fs, env, usage, "promote", &rf); done || err != nil {
+	if done, err := cli.ParseFlags(fs, env, "promote", usage); done {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -426,7 +405,6 @@ func report(p ci.Platform, res *Result, changes *gitops.Result) error {
 // History runs slipway history.
 func (c Command) History(ctx context.Context, env cli.Env) error {
 	fs := flag.NewFlagSet("slipway history", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var rf registryFlags
 	rf.register(fs)
 	asJSON := fs.Bool("json", false, "print the records as JSON, one per line, oldest first")
@@ -437,7 +415,7 @@ func (c Command) History(ctx context.Context, env cli.Env) error {
 		envName, args = args[0], args[1:]
 	}
 	env.Args = args
-	if done, err := parse(fs, env, historyUsage, "history", &rf); done || err != nil {
+	if done, err := cli.ParseFlags(fs, env, "history", historyUsage); done {
 		return err
 	}
 	rest := fs.Args()

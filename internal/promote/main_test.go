@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/version"
 )
 
 // runCommand runs slipway promote (or history) in-process in dir.
@@ -60,10 +61,82 @@ func TestMainUsageErrors(t *testing.T) {
 		{"bad digest", []string{"--to", "staging", "--digest", f.host + "/dev/app@sha256:12"}, "--digest"},
 		{"no config", []string{"--to", "staging", "--rollback", "--config", "nowhere.yaml"}, "nowhere.yaml not found"},
 		{"stray argument", []string{"--to", "staging", "--rollback", "extra"}, "unexpected arguments extra"},
+		{"unknown flag", []string{"--to", "staging", "--bogus"}, "slipway promote: flag provided but not defined: -bogus; see slipway promote --help"},
+		{"bad flag value", []string{"--to", "staging", "--retries", "many"}, `invalid value "many" for flag -retries`},
 		{"password without user", []string{"--to", "staging", "--rollback", "--password-stdin"}, "--password-stdin needs --username"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, code := runCommand(t, f, dir, nil, "", false, tc.args...)
+			if code != cli.ExitUsage || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want %d and one line containing %q", code, stderr, cli.ExitUsage, tc.want)
+			}
+		})
+	}
+}
+
+// TestMainHelpAndVersion checks what cli.ParseFlags answers for both
+// commands: --help and --version on stdout with exit 0, even in CI, where
+// inputs named version or help must not turn into the flags.
+func TestMainHelpAndVersion(t *testing.T) {
+	f := newFixture(t)
+	dir := f.configDir(t)
+	for _, tc := range []struct {
+		name    string
+		history bool
+		environ []string
+		args    []string
+		want    []string
+	}{
+		{name: "promote help", args: []string{"--help"},
+			want: []string{"usage: slipway promote --digest", "  -digest REPOSITORY@sha256:…", "  -password-stdin", "  -version"}},
+		{name: "promote help after flags", args: []string{"--to", "staging", "-h"}, want: []string{"usage: slipway promote"}},
+		{name: "promote version", args: []string{"--version"}, want: []string{"slipway-promote " + version.String() + "\n"}},
+		{name: "promote version on GitLab", environ: []string{"GITLAB_CI=true", "SLIPWAY_TO=nowhere"}, args: []string{"--version"},
+			want: []string{"slipway-promote " + version.String() + "\n"}},
+		{name: "history help", history: true, args: []string{"--help"},
+			want: []string{"usage: slipway history ENVIRONMENT", "  -json", "  -version"}},
+		{name: "history help after the environment", history: true, args: []string{"dev", "--help"}, want: []string{"usage: slipway history"}},
+		{name: "history version", history: true, args: []string{"--version"}, want: []string{"slipway-history " + version.String() + "\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, code := runCommand(t, f, dir, tc.environ, "", tc.history, tc.args...)
+			if code != 0 || stderr != "" {
+				t.Errorf("exit %d, stderr %q; want 0 and nothing", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout)
+				}
+			}
+		})
+	}
+}
+
+func TestMainInputsDoNotBecomeVersionOrHelp(t *testing.T) {
+	f := newFixture(t)
+	dir := f.configDir(t)
+	// A GitLab variable SLIPWAY_VERSION pins slipway; it is no --version.
+	gitlab := []string{"GITLAB_CI=true", "SLIPWAY_VERSION=v1.2.3", "SLIPWAY_HELP=true", "SLIPWAY_DOTENV=" + filepath.Join(t.TempDir(), "x.env")}
+	stdout, stderr, code := runCommand(t, f, dir, gitlab, "", false)
+	if code != cli.ExitUsage || !strings.Contains(stderr, "no environment: give --to") || strings.Contains(stdout, "usage:") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+func TestMainHistoryUsageErrors(t *testing.T) {
+	f := newFixture(t)
+	dir := f.configDir(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"dev", "--bogus"}, "slipway history: flag provided but not defined: -bogus; see slipway history --help"},
+		{"stray argument", []string{"dev", "extra"}, "unexpected arguments extra"},
+		{"unknown environment", []string{"prod"}, `no environment "prod"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := runCommand(t, f, dir, nil, "", true, tc.args...)
 			if code != cli.ExitUsage || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
 				t.Errorf("exit %d, stderr %q; want %d and one line containing %q", code, stderr, cli.ExitUsage, tc.want)
 			}
