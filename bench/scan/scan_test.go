@@ -18,18 +18,28 @@ import (
 	"github.com/slipwayci/slipway/internal/testkit"
 )
 
-func setup(b *testing.B) benchkit.ScanInputs {
+// apps are the two services scanned: the vulnerable sample, which calls
+// into a vulnerable package (so govulncheck must follow calls), and the
+// hello service, a clean one (net/http and no vulnerable import), the
+// common case.
+var apps = []struct{ name, pkg string }{
+	{"vulnerable", "."},
+	{"hello", "./cmd/hello"},
+}
+
+func setup(b *testing.B, app, pkg string) benchkit.ScanInputs {
 	b.Helper()
 	clis := os.Getenv("SLIPWAY_SCAN_CLIS")
 	if clis == "" {
 		b.Skip("SLIPWAY_SCAN_CLIS is not set; bench/scan/install-clis.sh installs the three commands")
 	}
-	// SLIPWAY_BENCH_INPUTS keeps the inputs in a directory, described by
-	// benchkit.ScanInputsFile there, to time the commands by hand.
+	// SLIPWAY_BENCH_INPUTS keeps the inputs in a directory, one folder per
+	// app, described by benchkit.ScanInputsFile there, to time the
+	// commands by hand.
 	keep := os.Getenv("SLIPWAY_BENCH_INPUTS")
-	base := keep
-	if base == "" {
-		base = b.TempDir()
+	base := b.TempDir()
+	if keep != "" {
+		base = filepath.Join(keep, app)
 	}
 	dir := func(name string) string {
 		d := filepath.Join(base, name)
@@ -38,11 +48,22 @@ func setup(b *testing.B) benchkit.ScanInputs {
 		}
 		return d
 	}
-	in := benchkit.ScanInputs{Dir: testkit.SampleRepo(b, "vulnerable", dir("repo")), Cache: dir("trivy-cache"),
+	in := benchkit.ScanInputs{Dir: testkit.SampleRepo(b, app, dir("repo")), Cache: dir("trivy-cache"),
 		VulnDB: scantest.VulnDB(b), CLIs: clis, Env: scantest.Environ()}
-	in.Bin = scantest.BuildApp(b, dir("bin"))
+	in.Bin = filepath.Join(dir("bin"), app)
+	build := exec.Command("go", "build", "-trimpath", "-o", in.Bin, pkg)
+	build.Dir = in.Dir
+	build.Env = append(scantest.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building %s: %v\n%s", app, err, out)
+	}
+	files := scantest.ImageFiles(b, in.Bin) // the binary as /app/vulnerable
+	if bin := files["app/vulnerable"]; app != "vulnerable" {
+		delete(files, "app/vulnerable")
+		files["app/"+app] = bin
+	}
 	in.Layout = filepath.Join(in.Dir, "dist", "image")
-	scantest.Layout(b, in.Layout, scantest.Image(b, scantest.ImageFiles(b, in.Bin)))
+	scantest.Layout(b, in.Layout, scantest.Image(b, files))
 	if err := scantest.BuildTrivyDB(in.Cache, scantest.TrivyFixtures(b)); err != nil {
 		b.Fatal(err)
 	}
@@ -57,7 +78,7 @@ func setup(b *testing.B) benchkit.ScanInputs {
 		}
 	}
 	if keep != "" {
-		if err := in.Save(keep); err != nil {
+		if err := in.Save(base); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -65,22 +86,26 @@ func setup(b *testing.B) benchkit.ScanInputs {
 }
 
 func BenchmarkScan(b *testing.B) {
-	in := setup(b)
-	run := func(b *testing.B, argv []string) {
-		if err := in.RunScan(argv); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.Run("slipway", func(b *testing.B) {
-		for b.Loop() {
-			run(b, in.SlipwayScan())
-		}
-	})
-	b.Run("clis", func(b *testing.B) {
-		for b.Loop() {
-			for _, argv := range in.CLIScans() {
-				run(b, argv)
+	for _, app := range apps {
+		b.Run(app.name, func(b *testing.B) {
+			in := setup(b, app.name, app.pkg)
+			run := func(b *testing.B, argv []string) {
+				if err := in.RunScan(argv); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+			b.Run("slipway", func(b *testing.B) {
+				for b.Loop() {
+					run(b, in.SlipwayScan())
+				}
+			})
+			b.Run("clis", func(b *testing.B) {
+				for b.Loop() {
+					for _, argv := range in.CLIScans() {
+						run(b, argv)
+					}
+				}
+			})
+		})
+	}
 }

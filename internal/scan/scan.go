@@ -48,6 +48,8 @@ type Result struct {
 	Findings []*report.Finding
 	// OS is the distribution an image scanner detected, e.g. debian 12.5.
 	OS string
+	// Note qualifies the result in the log.
+	Note string
 }
 
 var (
@@ -165,7 +167,11 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(o.Log, "scan: %s: %d %s in %.1fs\n", what, len(r.Findings), plural(len(r.Findings), "finding"), time.Since(start).Seconds())
+			note := ""
+			if r.Note != "" {
+				note = " (" + r.Note + ")"
+			}
+			fmt.Fprintf(o.Log, "scan: %s: %d %s in %.1fs%s\n", what, len(r.Findings), plural(len(r.Findings), "finding"), time.Since(start).Seconds(), note)
 			add(r)
 			return nil
 		})
@@ -177,7 +183,11 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 			if err != nil {
 				return nil, err
 			}
-			return &Result{Scanner: r.Scanner, Findings: r.Findings}, nil
+			res := &Result{Scanner: r.Scanner, Findings: r.Findings}
+			if r.Level != "symbol" {
+				res.Note = "no vulnerable package is imported, so calls were not followed"
+			}
+			return res, nil
 		})
 	}
 	if o.Dir != "" && enabled(Gosec) {

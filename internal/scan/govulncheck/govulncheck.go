@@ -45,33 +45,60 @@ type Options struct {
 type Result struct {
 	Scanner  report.Scanner
 	Findings []*report.Finding
+	// Level is how deep the analysis went: "symbol" when calls were
+	// followed, "package" when nothing vulnerable is imported and import
+	// analysis settled it.
+	Level string
 }
 
 // Source scans the module in dir, following calls from its packages to
 // vulnerable functions.
+//
+// Following calls means type-checking the whole program from source and
+// building its SSA and call graph, most of a scan's time. It can only
+// find something in a package that the module imports and that a
+// vulnerability affects, so a package-level pass (go list and the
+// database, a few hundredths of a second) runs first; when it finds no
+// such package its findings are what the symbol pass would report, and
+// the symbol pass is skipped.
 func Source(ctx context.Context, dir string, o Options) (*Result, error) {
 	gomod, err := readGoMod(dir)
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := run(ctx, o, "-C", dir, "./...")
+	level := "package"
+	msgs, err := run(ctx, o, "-scan", level, "-C", dir, "./...")
+	if err == nil && slices.ContainsFunc(msgs.findings, func(f *finding) bool { return reach(f) == report.Imported }) {
+		level = "symbol"
+		msgs, err = run(ctx, o, "-scan", level, "-C", dir, "./...")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("govulncheck on %s: %w", rel(o.Root, dir), err)
 	}
 	src := &sourceSite{root: o.Root, dir: dir, gomod: gomod}
-	return convert(msgs, o, "source", src.locate)
+	res, err := convert(msgs, o, "source", src.locate)
+	if err != nil {
+		return nil, err
+	}
+	res.Level = level
+	return res, nil
 }
 
 // Binary scans a Go binary at file; name is where it sits in the image.
 func Binary(ctx context.Context, file, name string, o Options) (*Result, error) {
-	msgs, err := run(ctx, o, "-mode", "binary", file)
+	msgs, err := run(ctx, o, "-scan", "symbol", "-mode", "binary", file)
 	if err != nil {
 		return nil, fmt.Errorf("govulncheck on binary %s: %w", name, err)
 	}
 	name = strings.TrimPrefix(name, "/")
-	return convert(msgs, o, "binary "+name, func(f *finding) []report.Location {
+	res, err := convert(msgs, o, "binary "+name, func(f *finding) []report.Location {
 		return []report.Location{{Path: name, Image: true, Symbol: symbol(f.Trace[0])}}
 	})
+	if err != nil {
+		return nil, err
+	}
+	res.Level = "symbol"
+	return res, nil
 }
 
 func run(ctx context.Context, o Options, args ...string) (*stream, error) {
@@ -80,7 +107,7 @@ func run(ctx context.Context, o Options, args ...string) (*stream, error) {
 		db = DefaultDB
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := scan.Command(ctx, append([]string{"-db", db, "-format", "json", "-scan", "symbol"}, args...)...)
+	cmd := scan.Command(ctx, append([]string{"-db", db, "-format", "json"}, args...)...)
 	cmd.Stdin = strings.NewReader("")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = o.Env

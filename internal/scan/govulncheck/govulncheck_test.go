@@ -1,7 +1,10 @@
 package govulncheck
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"strings"
 	"path/filepath"
 	"testing"
 
@@ -55,6 +58,9 @@ func TestSource(t *testing.T) {
 	if diff := cmp.Diff(want, briefs(res.Findings)); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
+	if res.Level != "symbol" {
+		t.Errorf("level = %q, want symbol: the app imports vulnerable packages", res.Level)
+	}
 	if res.Scanner.Name != "govulncheck" || res.Scanner.Version != "v1.8.0" || res.Scanner.DB.Source != scantest.VulnDB(t) {
 		t.Errorf("scanner = %+v, db %+v", res.Scanner, res.Scanner.DB)
 	}
@@ -62,6 +68,75 @@ func TestSource(t *testing.T) {
 		if f.Description == "" || f.URL != "https://pkg.go.dev/vuln/"+f.ID || f.Severity != report.Unknown {
 			t.Errorf("%s: description %q, url %q, severity %q", f.ID, f.Description, f.URL, f.Severity)
 		}
+	}
+}
+
+// A module whose dependencies are vulnerable in packages it does not
+// import is settled by the package-level pass, with exactly the findings
+// the symbol-level pass would report.
+func TestSourceSkipsSymbolsWhenNothingVulnerableIsImported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs govulncheck on a copy of the sample app")
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	dir := filepath.Join(root, "app")
+	testkit.CopyDir(t, scantest.App(t), dir)
+	// The sample app's go.mod and vendor folder, with a main that imports
+	// gopkg.in/yaml.v2 only; and GO-2020-0036's real record with its
+	// vulnerable code moved to a package of the module nobody imports.
+	main := "package main\n\nimport (\n\t\"fmt\"\n\n\t\"gopkg.in/yaml.v2\"\n)\n\nfunc main() {\n\tout, _ := yaml.Marshal(1)\n\tfmt.Print(string(out))\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := t.TempDir()
+	dbURL, ok := strings.CutPrefix(scantest.VulnDB(t), "file://")
+	if !ok {
+		t.Fatalf("vulndb %s is not a file URL", scantest.VulnDB(t))
+	}
+	rec, err := os.ReadFile(filepath.Join(dbURL, "GO-2020-0036.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := bytes.ReplaceAll(rec, []byte(`"path": "gopkg.in/yaml.v2"`), []byte(`"path": "gopkg.in/yaml.v2/unimported"`))
+	if bytes.Equal(moved, rec) {
+		t.Fatal("GO-2020-0036.json no longer names gopkg.in/yaml.v2 as its vulnerable package")
+	}
+	if err := os.WriteFile(filepath.Join(db, "GO-2020-0036.json"), moved, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	o := Options{DB: "file://" + db, Env: scantest.Environ(), Root: root}
+	res, err := Source(ctx, dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Level != "package" {
+		t.Errorf("level = %q, want package", res.Level)
+	}
+	want := map[string]brief{
+		"GO-2020-0036": {"GO-2020-0036", "gopkg.in/yaml.v2", "v2.2.7", "v2.2.8", aliases["GO-2020-0036"], report.Required,
+			[]report.Location{{Path: "app/go.mod", Line: 7}}},
+	}
+	if diff := cmp.Diff(want, briefs(res.Findings)); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+
+	// What the skipped pass would have said.
+	msgs, err := run(ctx, o, "-scan", "symbol", "-C", dir, "./...")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomod, err := readGoMod(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := convert(msgs, o, "source", (&sourceSite{root: root, dir: dir, gomod: gomod}).locate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(full.Findings, res.Findings); diff != "" {
+		t.Errorf("package-level findings differ from the symbol-level pass's (-symbol +package):\n%s", diff)
 	}
 }
 

@@ -76,7 +76,17 @@ func (Scanner) ScanImage(ctx context.Context, img *scan.Image, o scan.ImageOptio
 	}
 	defer db.Close()
 
-	c := cache.NewMemoryCache()
+	// What trivy learns of each layer is kept beside the database, keyed
+	// by the layer's digest and the analyzers' versions, as trivy's own
+	// CLI keeps it: the base's layers are analysed once, not every scan.
+	var c cache.Cache
+	if fc, err := cache.NewFSCache(cacheDir); err != nil {
+		fmt.Fprintf(cmp.Or(o.Log, io.Discard), "trivy: not caching layer analysis: %v\n", err)
+		c = cache.NewMemoryCache()
+	} else {
+		defer fc.Close()
+		c = fc
+	}
 	art, err := artimage.NewArtifact(image{Image: img.Img, name: img.Name}, c, artifact.Option{
 		DisabledAnalyzers: disabledAnalyzers(),
 		NoProgress:        true,

@@ -4,11 +4,14 @@ package trivy
 
 import (
 	"context"
+	"io"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/scan"
@@ -124,3 +127,68 @@ func TestLinkedVersion(t *testing.T) {
 }
 
 func slicesEqual(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
+
+// countingImage counts how often its layers' contents are read. (trivy
+// wants layers that are pointers.)
+type countingImage struct {
+	v1.Image
+	reads *atomic.Int32
+}
+
+type countingLayer struct {
+	v1.Layer
+	reads *atomic.Int32
+}
+
+func (l *countingLayer) Uncompressed() (io.ReadCloser, error) {
+	l.reads.Add(1)
+	return l.Layer.Uncompressed()
+}
+
+func (l *countingLayer) Compressed() (io.ReadCloser, error) {
+	l.reads.Add(1)
+	return l.Layer.Compressed()
+}
+
+func (i countingImage) Layers() ([]v1.Layer, error) {
+	ls, err := i.Image.Layers()
+	for n, l := range ls {
+		ls[n] = &countingLayer{l, i.reads}
+	}
+	return ls, err
+}
+
+func (i countingImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	l, err := i.Image.LayerByDiffID(h)
+	return &countingLayer{l, i.reads}, err
+}
+
+func (i countingImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	l, err := i.Image.LayerByDigest(h)
+	return &countingLayer{l, i.reads}, err
+}
+
+// A layer trivy has analysed once is not read again: the analysis is kept
+// in the cache directory beside the database, as trivy's CLI keeps it.
+func TestLayerAnalysisIsCached(t *testing.T) {
+	cache := fixtureDB(t)
+	bin := scantest.BuildApp(t, t.TempDir())
+	base := scantest.Image(t, scantest.ImageFiles(t, bin))
+	for round, wantReads := range []bool{true, false} {
+		img := countingImage{base, new(atomic.Int32)}
+		in, err := scan.FromImage("sample", img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Scanner{}.ScanImage(context.Background(), in, scan.ImageOptions{CacheDir: cache, Offline: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, brief(res.Findings)); diff != "" {
+			t.Errorf("round %d: findings (-want +got):\n%s", round+1, diff)
+		}
+		if got := img.reads.Load() > 0; got != wantReads {
+			t.Errorf("round %d: layer read %d times, want reads: %v", round+1, img.reads.Load(), wantReads)
+		}
+	}
+}
