@@ -64,6 +64,37 @@ jobs:
 `
 )
 
+// sampleWorkflow is what every act test of a step after build starts with:
+// a workflow run on push whose one job, named job, checks the repository
+// out, builds the sample app for linux/amd64 and linux/arm64 and images it
+// in a step with id image, then runs steps (YAML indented as a job's steps
+// are). imageWith are the image step's inputs besides working-directory,
+// as lines of its with: map.
+func sampleWorkflow(job, imageWith, steps string) string {
+	var with strings.Builder
+	for l := range strings.SplitSeq(imageWith, "\n") {
+		if l != "" {
+			with.WriteString("          " + l + "\n")
+		}
+	}
+	return `name: ` + job + `
+on: push
+jobs:
+  ` + job + `:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: ./actions/build
+        with:
+          platforms: linux/amd64,linux/arm64
+          working-directory: ` + sampleApp + `
+      - id: image
+        uses: ./actions/image
+        with:
+          working-directory: ` + sampleApp + `
+` + with.String() + steps
+}
+
 // artifact is one entry of the build's artifacts output.
 type artifact struct {
 	Name     string `json:"name"`

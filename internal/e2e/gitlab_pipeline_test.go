@@ -12,16 +12,21 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/registrytest"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/scan/scantest"
 )
 
-// gitlabScanPipeline chains the template's build, image and scan jobs as a
-// project would. The image job needs the build; the scan job, a stage
-// later, gets both through the stage order; the check job receives the
-// image's and the scan's outputs only through their dotenv reports, and
+// gitlabFullPipeline chains every job of the template as a project would:
+// build, image, scan, push to a registry that wants a password, and
+// promote into staging. The image job needs the build; the scan job, a
+// stage later, gets both through the stage order; the push job takes the
+// image and the scan's evidence from the jobs it needs, and the promote
+// job the digest from the push job's dotenv report only. The check job
+// receives every job's outputs only through their dotenv reports, and
 // their files only as artifacts, and hands them to the test.
-const gitlabScanPipeline = `include:
+func gitlabFullPipeline(host string) string {
+	return `include:
   - local: templates/slipway.gitlab-ci.yml
 
 variables:
@@ -30,6 +35,7 @@ variables:
 build:
   extends: .slipway-build
 
+# Not "image": that top-level key is the pipeline's default image.
 container:
   extends: .slipway-image
   needs: [build]
@@ -37,9 +43,25 @@ container:
 scan:
   extends: .slipway-scan
 
-check:
-  stage: deploy
+push:
+  extends: .slipway-push
   needs: [container, scan]
+  variables:
+    SLIPWAY_TO: ` + host + `/gl/ci
+    SLIPWAY_TAG: type=raw,value=main
+    SLIPWAY_USERNAME: ci
+
+promote:
+  extends: .slipway-promote
+  needs: [push]
+  variables:
+    SLIPWAY_TO: staging
+    SLIPWAY_APPROVED_BY: release-manager
+    SLIPWAY_USERNAME: ci
+
+check:
+  stage: .post
+  needs: [container, scan, push, promote]
   script:
     - mkdir -p check
     - printf '%s' "$SLIPWAY_IMAGE_DIGEST" > check/image-digest
@@ -47,17 +69,42 @@ check:
     - printf '%s' "$SLIPWAY_SCAN_COUNTS" > check/counts
     - printf '%s' "$SLIPWAY_SCAN_GITLAB" > check/gitlab
     - printf '%s' "$SLIPWAY_SCAN_GITLAB_SAST" > check/gitlab-sast
+    - printf '%s' "$SLIPWAY_PUSH_DIGEST" > check/push-digest
+    - printf '%s' "$SLIPWAY_PUSH_REFS" > check/push-refs
+    - printf '%s' "$SLIPWAY_PUSH_TAGS" > check/push-tags
+    - printf '%s' "$SLIPWAY_PROMOTE_DIGEST" > check/promote-digest
+    - printf '%s' "$SLIPWAY_PROMOTE_REFS" > check/promote-refs
+    - printf '%s' "$SLIPWAY_PROMOTE_TAGS" > check/promote-tags
+    - printf '%s' "$SLIPWAY_PROMOTE_RECORD" > check/promote-record
     - cp dist/slipway.json dist/findings.json dist/scan.intoto.json check/
     - cp gl-container-scanning-report.json gl-sast-report.json check/
   artifacts:
     paths: [check/]
 `
+}
 
+// TestGitLabPipeline runs the template's whole pipeline in one
+// gitlab-ci-local run: the image the build stage made is the one scanned,
+// pushed and promoted, by digest, with the scan's evidence following it
+// into staging, where promote's scan gate reads it.
 func TestGitLabPipeline(t *testing.T) {
-	requireE2E(t, "gitlab-ci-local", "git", "rsync", "go")
+	requireE2E(t, "gitlab-ci-local", "git", "rsync", "go", "docker-registry")
 	// slipway-scan needs GOEXPERIMENT=jsonv2 to scan the image with trivy.
 	bin := must(t, slipwayScanBin)
-	repo, head := newRepo(t, map[string]string{".gitlab-ci.yml": gitlabScanPipeline})
+	a := registrytest.Auth{User: "ci", Password: "gl-Pa55word-e2e"}
+	r := registrytest.New(t, registrytest.Options{Users: map[string]string{a.User: a.Password}})
+	repo, head := newRepo(t, map[string]string{
+		".gitlab-ci.yml": gitlabFullPipeline(r.Host),
+		".slipway.yaml": `environments:
+  staging:
+    repository: ` + r.Host + `/gl/staging
+    tags: [staging]
+    gates:
+      scan: {maxSeverity: high, maxAge: 2d}
+      sbom: true
+      approval: {approvers: [release-manager]}
+`,
+	})
 
 	o, err := run(t, repo, toolEnv(t, bin), "gitlab-ci-local",
 		// As in TestGitLabTemplate: every job in its own copy of the
@@ -71,15 +118,20 @@ func TestGitLabPipeline(t *testing.T) {
 		"--variable", "SLIPWAY_OFFLINE=true",
 		"--variable", "SLIPWAY_CACHE_DIR="+scantest.TrivyDB(t),
 		"--variable", "SLIPWAY_VULNDB="+scantest.VulnDB(t),
+		// As a masked CI/CD variable would be.
+		"--variable", "SLIPWAY_REGISTRY_PASSWORD="+a.Password,
 	)
 	logOutput(t, "gitlab-ci-local", o)
 	if err != nil {
 		t.Fatalf("gitlab-ci-local: %v", err)
 	}
-	for _, job := range []string{"build", "container", "scan", "check"} {
+	for _, job := range []string{"build", "container", "scan", "push", "promote", "check"} {
 		if !regexp.MustCompile(`PASS\s+` + job + `\b`).MatchString(o.Stdout) {
 			t.Errorf("job %s did not pass", job)
 		}
+	}
+	if strings.Contains(o.Stdout+o.Stderr, a.Password) {
+		t.Error("the registry password was printed")
 	}
 
 	check := filepath.Join(repo, "check")
@@ -90,15 +142,23 @@ func TestGitLabPipeline(t *testing.T) {
 	if rec.Image == nil || rec.Commit != head {
 		t.Fatalf("the record the check job got: commit %s, image %+v; want %s with an image", rec.Commit, rec.Image, head)
 	}
+	d := rec.Image.Digest
 	got := map[string]string{}
-	for _, k := range []string{"image-digest", "verdict", "gitlab", "gitlab-sast"} {
+	for _, k := range []string{"image-digest", "verdict", "gitlab", "gitlab-sast", "push-digest", "push-refs", "push-tags", "promote-digest", "promote-refs", "promote-tags"} {
 		got[k] = readFile(t, filepath.Join(check, k))
 	}
 	want := map[string]string{
-		"image-digest": rec.Image.Digest,
+		"image-digest": d,
 		"verdict":      "pass",
 		"gitlab":       "gl-container-scanning-report.json",
 		"gitlab-sast":  "gl-sast-report.json",
+		// What was pushed and promoted is what the build stage made.
+		"push-digest":    d,
+		"push-refs":      r.Host + "/gl/ci@" + d,
+		"push-tags":      "main",
+		"promote-digest": d,
+		"promote-refs":   r.Host + "/gl/staging@" + d,
+		"promote-tags":   "staging",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("dotenv values in the check job (-want +got):\n%s", diff)
@@ -106,6 +166,21 @@ func TestGitLabPipeline(t *testing.T) {
 	var counts map[string]int
 	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(check, "counts"))), &counts); err != nil || counts["medium"] != 1 {
 		t.Errorf("SLIPWAY_SCAN_COUNTS = %v (%v), want one medium finding (G114)", counts, err)
+	}
+	if !strings.HasPrefix(readFile(t, filepath.Join(check, "promote-record")), "sha256:") {
+		t.Error("no SLIPWAY_PROMOTE_RECORD")
+	}
+
+	// The registry agrees: both tags name the built index, whole, with its
+	// SBOMs; staging has its history; and the scan gate passed on the
+	// evidence the push attached.
+	pushCheckImage(t, r, a, "gl/ci", "main", repo)
+	pushCheckImage(t, r, a, "gl/staging", "staging", repo)
+	if tags, _ := r.Tags(t.Context(), "gl/staging", a); !slices.Contains(tags, "slipway-history-staging") {
+		t.Errorf("tags of gl/staging: %v, want slipway-history-staging among them", tags)
+	}
+	if sum := readFile(t, filepath.Join(repo, "promote-summary.md")); !regexp.MustCompile(`(?m)^\| scan \| ✅ pass \|`).MatchString(sum) {
+		t.Errorf("promote-summary.md has no passing scan gate:\n%s", sum)
 	}
 
 	// The scan job scanned that image: its findings name the digest the

@@ -14,52 +14,17 @@ import (
 
 // imageWorkflow images the sample app twice in one job: once after a build
 // of both platforms, and once as a fan-in, merging two single-platform
-// builds as matrix jobs would hand them over. Both must give one digest.
-const imageWorkflow = `name: image
-on: push
-jobs:
-  image:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - uses: ./actions/build
-        with:
-          platforms: linux/amd64,linux/arm64
-          working-directory: ` + sampleApp + `
-      - id: image
-        uses: ./actions/image
-        with:
-          working-directory: ` + sampleApp + `
-          ports: 8080
-          labels: |
-            org.example.team=payments
-      - uses: ./actions/build
-        with:
-          platforms: linux/amd64
-          out: parts/amd64
-          working-directory: ` + sampleApp + `
-      - uses: ./actions/image
-        with:
-          dist: parts/amd64
-          working-directory: ` + sampleApp + `
-          ports: 8080
-          labels: org.example.team=payments
-      - uses: ./actions/build
-        with:
-          platforms: linux/arm64
-          out: parts/arm64
-          working-directory: ` + sampleApp + `
-      - uses: ./actions/image
-        with:
-          dist: parts/arm64
-          working-directory: ` + sampleApp + `
-          ports: 8080
-          labels: org.example.team=payments
-      - id: merge
+// builds as matrix jobs would hand them over. Both must give one digest,
+// though the labels reach the first image step as a block and the parts'
+// as a plain line.
+var imageWorkflow = sampleWorkflow("image", `ports: 8080
+labels: |
+  org.example.team=payments
+`, imagePart("amd64")+imagePart("arm64")+`      - id: merge
         uses: ./actions/image
         with:
           dist: merged
-          working-directory: ` + sampleApp + `
+          working-directory: `+sampleApp+`
           merge: |
             parts/arm64
             parts/amd64
@@ -79,7 +44,25 @@ jobs:
           printf '%s' "$RECORD" > "$SLIPWAY_E2E_OUT/record"
           printf '%s' "$MERGED" > "$SLIPWAY_E2E_OUT/merged"
           cp -R dist "$SLIPWAY_E2E_OUT/dist"
+`)
+
+// imagePart are the steps of one matrix leg: build linux/arch alone into
+// parts/arch and image it there, with the settings of the job's first
+// image step.
+func imagePart(arch string) string {
+	return `      - uses: ./actions/build
+        with:
+          platforms: linux/` + arch + `
+          out: parts/` + arch + `
+          working-directory: ` + sampleApp + `
+      - uses: ./actions/image
+        with:
+          dist: parts/` + arch + `
+          working-directory: ` + sampleApp + `
+          ports: 8080
+          labels: org.example.team=payments
 `
+}
 
 func TestImageAction(t *testing.T) {
 	requireE2E(t, "act", "git", "rsync", "go")

@@ -3,16 +3,11 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -21,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slipwayci/slipway/internal/registrytest"
 )
 
 // TestImageRegistryBase pushes a base made here to a real registry
@@ -29,14 +26,14 @@ import (
 // sees, and the index must name the base it came from.
 func TestImageRegistryBase(t *testing.T) {
 	requireE2E(t, "git", "docker-registry", "umoci", "runc")
-	host := imageRegistry(t)
-	ref, err := name.ParseReference(host + "/e2e/base:1")
+	r := registrytest.New(t, registrytest.Options{})
+	ref, err := name.ParseReference(r.Host + "/e2e/base:1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := imageBase(t)
-	if err := remote.WriteIndex(ref, base); err != nil {
-		t.Fatalf("pushing the base to %s: %v", host, err)
+	if err := remote.WriteIndex(ref, base, pushOpts(r, registrytest.Auth{})...); err != nil {
+		t.Fatalf("pushing the base to %s: %v", r.Host, err)
 	}
 	baseDigest, _ := base.Digest()
 
@@ -63,56 +60,6 @@ func TestImageRegistryBase(t *testing.T) {
 	want := regexp.MustCompile(`ca-roots: (\d+)`).FindStringSubmatch(out)
 	if want == nil || want[1] == "0" {
 		t.Errorf("the binary found no CA roots in the base:\n%s", out)
-	}
-}
-
-// imageRegistry starts docker-registry on a free port of 127.0.0.1 with
-// its storage in a temporary directory, and stops it when the test ends.
-func imageRegistry(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	config := filepath.Join(dir, "config.yml")
-	writeFile(t, config, fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: %s
-http:
-  addr: %s
-`, filepath.Join(dir, "storage"), addr))
-	var logs bytes.Buffer
-	cmd := exec.Command("docker-registry", "serve", config)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting docker-registry: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("docker-registry log:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry did not answer on %s: %v\n%s", addr, err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

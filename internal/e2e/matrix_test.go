@@ -15,24 +15,8 @@ import (
 
 // singleWorkflow images both platforms in one job, with the settings of
 // matrix-example.yml's jobs: what the fan-in must reproduce.
-const singleWorkflow = `name: single
-on: push
-env:
-  APP: ` + sampleApp + `
-jobs:
-  single:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - uses: ./actions/build
-        with:
-          platforms: linux/amd64,linux/arm64
-          working-directory: ${{ env.APP }}
-      - uses: ./actions/image
-        with:
-          working-directory: ${{ env.APP }}
-      - run: cp -R dist "$SLIPWAY_ACT_ARTIFACTS/single"
-`
+var singleWorkflow = sampleWorkflow("single", "", `      - run: cp -R dist "$SLIPWAY_ACT_ARTIFACTS/single"
+`)
 
 // TestMatrixExample runs .github/workflows/matrix-example.yml under act: a
 // build-and-image job per platform, then a job merging their images. The

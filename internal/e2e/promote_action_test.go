@@ -14,18 +14,12 @@ import (
 // then the promotion approved by the job's GitHub environment, pinning the
 // digest in a manifest, then the history.
 func promoteWorkflow(host string) string {
-	return `name: promote
-on: push
-jobs:
-  release:
-    runs-on: ubuntu-latest
-    steps:
-` + checkoutBuildImage + `      - id: push
+	return sampleWorkflow("promote", "", `      - id: push
         uses: ./actions/push
         with:
-          to: ` + host + `/e2e/ci
+          to: `+host+`/e2e/ci
           tags: type=raw,value=main
-          working-directory: ` + sampleApp + `
+          working-directory: `+sampleApp+`
       - id: dry
         uses: ./actions/promote
         with:
@@ -58,7 +52,7 @@ jobs:
           cp deploy/app.yaml "$SLIPWAY_E2E_OUT/app.yaml"
           cp -R dist "$SLIPWAY_E2E_OUT/dist"
           slipway history staging > "$SLIPWAY_E2E_OUT/history"
-`
+`)
 }
 
 func TestPromoteAction(t *testing.T) {

@@ -11,42 +11,23 @@ import (
 	"github.com/slipwayci/slipway/internal/registrytest"
 )
 
-// checkoutBuildImage are the workflow steps that make the sample app's
-// image for the act tests of the later steps: checkout, build for two
-// platforms, image.
-const checkoutBuildImage = `      - uses: actions/checkout@v4
-      - uses: ./actions/build
-        with:
-          platforms: linux/amd64,linux/arm64
-          working-directory: ` + sampleApp + `
-      - uses: ./actions/image
-        with:
-          working-directory: ` + sampleApp + `
-`
-
 // pushWorkflow builds, images and pushes the sample app to two
 // repositories of a registry with a password, as a project would use the
 // actions. The password comes from the environment act is given, not from
 // act's secrets, so that only slipway's ::add-mask:: can hide it.
 func pushWorkflow(host string) string {
-	return `name: push
-on: push
-jobs:
-  push:
-    runs-on: ubuntu-latest
-    steps:
-` + checkoutBuildImage + `      - id: push
+	return sampleWorkflow("push", "", `      - id: push
         uses: ./actions/push
         with:
           to: |
-            ` + host + `/e2e/hello
-            ` + host + `/e2e/mirror
+            `+host+`/e2e/hello
+            `+host+`/e2e/mirror
           tags: |
             type=sha
             type=raw,value=stable
           username: ci
           password: ${{ env.SLIPWAY_E2E_PASSWORD }}
-          working-directory: ` + sampleApp + `
+          working-directory: `+sampleApp+`
       - name: Hand the outputs to the test
         env:
           DIGEST: ${{ steps.push.outputs.digest }}
@@ -57,7 +38,7 @@ jobs:
           printf '%s' "$REFS" > "$SLIPWAY_E2E_OUT/refs"
           printf '%s' "$TAGS" > "$SLIPWAY_E2E_OUT/tags"
           cp -R dist "$SLIPWAY_E2E_OUT/dist"
-`
+`)
 }
 
 func TestPushAction(t *testing.T) {
