@@ -5,6 +5,7 @@ package trivy
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -158,8 +159,24 @@ func openDB(ctx context.Context, cacheDir string, o scan.ImageOptions) (*report.
 		return nil, fmt.Errorf("trivy database in %s: %w", cacheDir, err)
 	}
 	if stale {
-		if err := client.Download(ctx, dir, ftypes.RegistryOptions{}); err != nil {
-			return nil, fmt.Errorf("downloading trivy's database from %s: %w", strings.Join(repos, ", "), err)
+		// Each repository in turn, whatever went wrong with the one before
+		// (trivy itself moves on only after a temporary error): a mirror
+		// that lacks the database, or refuses us, is passed over.
+		var errs []error
+		for i, ref := range refs {
+			err := db.NewClient(dir, true, db.WithDBRepository(refs[i:i+1])).Download(ctx, dir, ftypes.RegistryOptions{})
+			if err == nil {
+				errs = nil
+				break
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", ref, err))
+			fmt.Fprintf(cmp.Or(o.Log, io.Discard), "trivy: no database from %s, trying the next repository\n", ref)
+		}
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("downloading trivy's database: %w", errors.Join(errs...))
 		}
 	}
 	if err := db.Init(dir); err != nil {
