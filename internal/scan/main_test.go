@@ -90,29 +90,18 @@ func TestScanSourceAndImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := report.Read(bytes.NewReader(stream))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, f := range rep.Findings {
-		var locs []string
-		for _, l := range f.Locations {
-			locs = append(locs, l.String())
-		}
-		got = append(got, strings.Join([]string{string(f.Severity), f.ID, f.Package, f.Version, f.FixedVersion,
-			string(f.Reachability), strings.Join(locs, " "), strings.Join(f.Scanners, "+")}, " | "))
-	}
+	rep := scantest.ReadReport(t, filepath.Join(dir, "dist", FindingsFile))
+	got := scantest.Lines(rep.Findings)
 	// One finding per vulnerability: trivy's and govulncheck's (source and
 	// binary) merged, ranked by govulncheck's reachability.
 	want := []string{
-		"HIGH | CVE-2021-38561 | golang.org/x/text | v0.3.6 | v0.3.7 | called | main.go:22:28 image:/app/vulnerable | govulncheck+trivy",
-		"HIGH | CVE-2019-18276 | bash | 5.2.15-2+b2 |  |  | image:/var/lib/dpkg/status | trivy",
-		"HIGH | G404 | example.com/vulnerable |  |  |  | main.go:32:38 | gosec",
-		"MEDIUM | G401 | example.com/vulnerable |  |  |  | main.go:31:9 | gosec",
-		"MEDIUM | G501 | example.com/vulnerable |  |  |  | main.go:12:2 | gosec",
-		"UNKNOWN | CVE-2019-11254 | gopkg.in/yaml.v2 | v2.2.7 | v2.2.8 | imported | go.mod:7 image:/app/vulnerable | govulncheck",
-		"UNKNOWN | CVE-2022-32149 | golang.org/x/text | v0.3.6 | v0.3.8 | imported | go.mod:6 image:/app/vulnerable | govulncheck",
+		"HIGH | CVE-2021-38561 | GHSA-ppp9-7jff-5vj2,GO-2021-0113 | golang.org/x/text | v0.3.6 | v0.3.7 | called | main.go:22:28 image:/app/vulnerable | govulncheck+trivy",
+		"HIGH | CVE-2019-18276 |  | bash | 5.2.15-2+b2 |  |  | image:/var/lib/dpkg/status | trivy",
+		"HIGH | G404 |  | example.com/vulnerable |  |  |  | main.go:32:38 | gosec",
+		"MEDIUM | G401 |  | example.com/vulnerable |  |  |  | main.go:31:9 | gosec",
+		"MEDIUM | G501 |  | example.com/vulnerable |  |  |  | main.go:12:2 | gosec",
+		"UNKNOWN | CVE-2019-11254 | GHSA-wxc4-f4m6-wwqv,GO-2020-0036 | gopkg.in/yaml.v2 | v2.2.7 | v2.2.8 | imported | go.mod:7 image:/app/vulnerable | govulncheck",
+		"UNKNOWN | CVE-2022-32149 | GHSA-69ch-w2m2-3vjp,GO-2022-1059 | golang.org/x/text | v0.3.6 | v0.3.8 | imported | go.mod:6 image:/app/vulnerable | govulncheck",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)

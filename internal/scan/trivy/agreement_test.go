@@ -67,14 +67,7 @@ func TestAgreesWithCLIs(t *testing.T) {
 	if _, stderr, code := p.scan(t); code != 3 {
 		t.Fatalf("slipway scan: exit %d\n%s", code, stderr)
 	}
-	data, err := os.ReadFile(filepath.Join(p.dir, "dist", scan.FindingsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := report.Read(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := scantest.ReadReport(t, filepath.Join(p.dir, "dist", scan.FindingsFile))
 	ours := func(scanner string, key func(*report.Finding) string) []string {
 		var keys []string
 		for _, f := range rep.Findings {

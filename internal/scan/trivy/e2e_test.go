@@ -59,23 +59,8 @@ func TestPipeline(t *testing.T) {
 	if code != cli.ExitPolicy {
 		t.Fatalf("exit %d, want 3\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	stream, err := os.ReadFile(filepath.Join(p.dir, "dist", scan.FindingsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := report.Read(bytes.NewReader(stream))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, f := range rep.Findings {
-		var locs []string
-		for _, l := range f.Locations {
-			locs = append(locs, l.String())
-		}
-		got = append(got, strings.Join([]string{string(f.Severity), f.ID, strings.Join(f.Aliases, ","), f.Package, f.Version, f.FixedVersion,
-			string(f.Reachability), strings.Join(locs, " "), strings.Join(f.Scanners, "+")}, " | "))
-	}
+	rep := scantest.ReadReport(t, filepath.Join(p.dir, "dist", scan.FindingsFile))
+	got := scantest.Lines(rep.Findings)
 	// One finding per vulnerability, whichever scanners saw it; trivy's
 	// severities, govulncheck's reachability.
 	want := []string{

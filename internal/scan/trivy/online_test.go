@@ -67,15 +67,7 @@ func TestOnlineDatabases(t *testing.T) {
 		if code := cli.ExitCode(&errb, "slipway scan", scan.Main(sctx, env)); code != cli.ExitPolicy {
 			t.Fatalf("exit %d, want 3\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 		}
-		data, err := os.ReadFile(filepath.Join(p.dir, "dist", scan.FindingsFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := report.Read(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rep
+		return scantest.ReadReport(t, filepath.Join(p.dir, "dist", scan.FindingsFile))
 	}
 
 	online := scanOnline()
@@ -104,15 +96,8 @@ func TestOnlineDatabases(t *testing.T) {
 	if code != cli.ExitPolicy {
 		t.Fatalf("offline scan: exit %d\n%s", code, stderr)
 	}
-	data, err := os.ReadFile(filepath.Join(p.dir, "dist", scan.FindingsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	offline, err := report.Read(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(summarize(offline), summarize(online)); diff != "" {
+	offline := scantest.ReadReport(t, filepath.Join(p.dir, "dist", scan.FindingsFile))
+	if diff := cmp.Diff(scantest.Lines(offline.Findings), scantest.Lines(online.Findings)); diff != "" {
 		t.Errorf("online findings differ from offline ones (-offline +online):\n%s", diff)
 	}
 
@@ -125,20 +110,6 @@ func TestOnlineDatabases(t *testing.T) {
 			t.Errorf("second scan fetched %s %s", req.Method, req.Path)
 		}
 	}
-}
-
-// summarize is what two scans of the same inputs must agree on.
-func summarize(rep *report.Report) []string {
-	var out []string
-	for _, f := range rep.Findings {
-		var locs []string
-		for _, l := range f.Locations {
-			locs = append(locs, l.String())
-		}
-		out = append(out, strings.Join([]string{string(f.Severity), f.ID, strings.Join(f.Aliases, ","), f.Package, f.Version, f.FixedVersion,
-			string(f.Reachability), strings.Join(locs, " "), strings.Join(f.Scanners, "+")}, " | "))
-	}
-	return out
 }
 
 // pushTrivyDB packs the database in cacheDir/db as trivy publishes it (a
