@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/slipwayci/slipway/internal/version"
@@ -50,6 +51,33 @@ func HumanSize(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// ParseSize reads a byte count written as 500MB, 2GiB, 1.5G or 0: kB, MB,
+// GB and TB (or k, M, G, T) are powers of 1000, KiB, MiB, GiB and TiB
+// powers of 1024, and a bare number is bytes. Case does not matter.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
+	if i < 0 {
+		i = len(t)
+	}
+	f, err := strconv.ParseFloat(t[:i], 64)
+	mult, ok := sizeUnits[strings.ToLower(strings.TrimSpace(t[i:]))]
+	if err != nil || !ok {
+		return 0, fmt.Errorf("%q is not a size such as 500MB or 2GiB", s)
+	}
+	n := f * float64(mult)
+	if n >= 1<<63 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return int64(n), nil
+}
+
+var sizeUnits = map[string]int64{
+	"": 1, "b": 1,
+	"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+	"ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30, "ti": 1 << 40, "tib": 1 << 40,
 }
 
 // ParseFlags parses env.Args into fs with the conventions every step

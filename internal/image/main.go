@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/slipwayci/slipway/internal/build"
 	"github.com/slipwayci/slipway/internal/ci"
@@ -57,6 +59,8 @@ func Main(ctx context.Context, env cli.Env) error {
 		tarPlatform = fs.String("tarball-platform", "", "`platform` for --tarball (default: this machine's if built, else the first)")
 		tarTag      = fs.String("tarball-tag", "", "`name:tag` inside --tarball (default ENTRYPOINT:VERSION)")
 		cacheDir    = fs.String("cache", defaultCache(), "layer cache `directory`, or off")
+		cacheSize   = fs.String("cache-max-size", "1GiB", "`size` the cache is pruned to after a run, least recently used first (0: no limit)")
+		cacheAge    = fs.String("cache-max-age", "720h", "`duration` after which an unused cache entry is pruned (0: no limit)")
 		parallel    = fs.Int("parallel", 0, "layers made at once (0: one per core)")
 		dir         = fs.String("dir", ".", "a `directory` inside the checkout the build came from")
 		runBuild    = fs.Bool("build", false, "run slipway build first (its defaults, with --platforms and --dir)")
@@ -70,6 +74,10 @@ func Main(ctx context.Context, env cli.Env) error {
 	if done, err := cli.ParseFlags(fs, env, "image", usage); done {
 		return err
 	}
+	// Whatever this run uses is marked after start, and no prune drops it.
+	// Some file systems keep times in whole or even seconds, so a mark may
+	// read back up to two seconds early.
+	start := time.Now().Add(-2 * time.Second)
 
 	p := ci.Detect(ci.Options{
 		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir,
@@ -86,6 +94,11 @@ func Main(ctx context.Context, env cli.Env) error {
 	case *merge && *runBuild:
 		return cli.Usagef("--merge and --build do not go together: merge the results of jobs that built")
 	}
+	policy, err := cacheLimits(*cacheSize, *cacheAge)
+	if err != nil {
+		return err
+	}
+	policy.since = start
 	cache := *cacheDir
 	if cache == "off" {
 		cache = ""
@@ -123,7 +136,6 @@ func Main(ctx context.Context, env cli.Env) error {
 	}
 
 	var rec *record.Record
-	var err error
 	switch {
 	case *merge:
 		dirs := make([]string, 0, fs.NArg())
@@ -142,7 +154,39 @@ func Main(ctx context.Context, env cli.Env) error {
 	if err != nil {
 		return err
 	}
-	return report(p, *dist, rec)
+	if err := report(p, *dist, rec); err != nil {
+		return err
+	}
+	if cache != "" {
+		policy.now = time.Now()
+		pruneCache(ctx, p.Stderr(), cache, policy)
+	}
+	return nil
+}
+
+// cacheLimits reads --cache-max-size and --cache-max-age.
+func cacheLimits(size, age string) (prunePolicy, error) {
+	maxSize, err := cli.ParseSize(size)
+	if err != nil {
+		return prunePolicy{}, cli.Usagef("--cache-max-size %q: want a size such as 500MB or 2GiB, or 0 for no limit", size)
+	}
+	maxAge, err := time.ParseDuration(strings.TrimSpace(age))
+	if err != nil || maxAge < 0 {
+		return prunePolicy{}, cli.Usagef("--cache-max-age %q: want a Go duration such as 720h, or 0 for no limit", age)
+	}
+	return prunePolicy{maxSize: maxSize, maxAge: maxAge}, nil
+}
+
+// pruneCache trims the cache after a run. A failure costs only disk space,
+// never the build: it is one line on w, and the run goes on.
+func pruneCache(ctx context.Context, w io.Writer, dir string, p prunePolicy) {
+	res, err := layerCache{dir: dir}.prune(ctx, p)
+	if res.any() {
+		fmt.Fprintf(w, "image: cache: %s\n", res)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "image: cache: pruning %s: %v (the image is unaffected)\n", dir, err)
+	}
 }
 
 // buildFirst runs slipway build with its defaults into the image's dist.
