@@ -16,9 +16,11 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/mod/modfile"
 
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/testkit"
 )
 
 // cacheFile is a file a test puts in a cache: its path under the cache,
@@ -500,4 +502,28 @@ func cachedDigests(t *testing.T, cache string) []string {
 	}
 	slices.Sort(digests)
 	return digests
+}
+
+// Blobs in one key space must all come from one compressor: the format
+// names the version of klauspost/compress that go.mod requires, so a bump
+// of the library cannot mix its blobs with the old version's.
+func TestCacheFormatNamesTheCompressor(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, err := modfile.ParseLax("go.mod", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, version, _ := strings.Cut(compressor, " ")
+	for _, r := range mf.Require {
+		if r.Mod.Path == path {
+			if r.Mod.Version != version {
+				t.Errorf("go.mod requires %s %s, the cache format was made with %s: give cacheFormat a new name and update compressor", path, r.Mod.Version, version)
+			}
+			return
+		}
+	}
+	t.Errorf("go.mod does not require %s", path)
 }
