@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/slipwayci/slipway/internal/clock"
 )
 
 // Evidence is what the gates read about one digest: what is attached to it,
@@ -77,7 +79,7 @@ func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions)
 		o.Client = http.DefaultClient
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = clock.Sleep
 	}
 	g := env.Gates
 	var out []Verdict
@@ -308,17 +310,6 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 		rank = 1
 	}
 	return s[rank-1]
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func roundDur(d time.Duration) time.Duration {

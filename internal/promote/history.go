@@ -12,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/slipwayci/slipway/internal/clock"
 	"github.com/slipwayci/slipway/internal/push"
 )
 
@@ -251,7 +252,7 @@ func (h *History) Append(ctx context.Context, build func(ctx context.Context, he
 	for attempt := range maxAttempts {
 		if attempt > 0 {
 			// Rivals that collided come back at different times.
-			if err := pause(ctx, time.Duration(attempt)*(20*time.Millisecond+rand.N(80*time.Millisecond))); err != nil {
+			if err := clock.Sleep(ctx, time.Duration(attempt)*(20*time.Millisecond+rand.N(80*time.Millisecond))); err != nil {
 				return nil, err
 			}
 		}
@@ -288,7 +289,7 @@ func (h *History) Append(ctx context.Context, build func(ctx context.Context, he
 		if _, err := h.Converge(ctx); err != nil {
 			return nil, err
 		}
-		if err := pause(ctx, h.Settle); err != nil {
+		if err := clock.Sleep(ctx, h.Settle); err != nil {
 			return nil, err
 		}
 		if in, err := h.contains(ctx, e); err != nil {
@@ -421,19 +422,4 @@ func (h *History) manifest(ctx context.Context, d v1.Hash) (manifestBytes, error
 	h.manifests[d] = m
 	h.mu.Unlock()
 	return m, nil
-}
-
-// pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -28,19 +28,19 @@ import (
 
 var fast = push.Backoff{Retries: 3, Initial: time.Millisecond, Max: 4 * time.Millisecond}
 
-// clock is a settable Now.
-type clock struct {
+// fakeClock is a settable Now.
+type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time {
+func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *clock) Set(t time.Time) {
+func (c *fakeClock) Set(t time.Time) {
 	c.mu.Lock()
 	c.t = t
 	c.mu.Unlock()
@@ -50,7 +50,7 @@ func (c *clock) Set(t time.Time) {
 type fixture struct {
 	host  string
 	cfg   *Config
-	clock *clock
+	clock *fakeClock
 }
 
 const fixtureConfig = `
@@ -80,7 +80,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{host: host, cfg: cfg, clock: &clock{t: now}}
+	return &fixture{host: host, cfg: cfg, clock: &fakeClock{t: now}}
 }
 
 // publish pushes a random two-platform index into env's repository, with

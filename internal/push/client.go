@@ -309,28 +309,9 @@ func (c *client) manifestDigest(ctx context.Context, ref string) (v1.Hash, bool,
 }
 
 // getManifest fetches ref; nil if there is none.
-func (c *client) getManifest(ctx context.Context, ref, accept string) ([]byte, error) {
-	var body []byte
-	err := c.retry(ctx, "reading "+ref, func() error {
-		body = nil
-		resp, err := c.do(ctx, http.MethodGet, c.url("/manifests/%s", ref), nil, map[string]string{"Accept": accept})
-		if err != nil {
-			return err
-		}
-		defer drain(resp)
-		if err := checkResponse(resp, http.StatusOK, http.StatusNotFound); err != nil {
-			return err
-		}
-		if resp.StatusCode == http.StatusNotFound {
-			return nil
-		}
-		body, err = io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest %s: %w", ref, err)
-	}
-	return body, nil
+func (c *client) getManifest(ctx context.Context, ref string) ([]byte, error) {
+	raw, _, _, err := c.fetchManifest(ctx, ref)
+	return raw, err
 }
 
 // putManifest uploads raw as ref and returns the response headers (a
@@ -488,7 +469,7 @@ func (c *client) listReferrers(ctx context.Context, subject v1.Hash) ([]v1.Descr
 	}
 	if api == apiAbsent {
 		var err error
-		if raw, err = c.getManifest(ctx, fallbackTag(subject), manifestTypes); err != nil {
+		if raw, err = c.getManifest(ctx, fallbackTag(subject)); err != nil {
 			return nil, err
 		}
 	}

@@ -459,7 +459,7 @@ func (d *dest) putArtifacts(ctx context.Context) (string, error) {
 				case api:
 					lists[i], _, err = d.c.referrers(gctx, s)
 				default:
-					lists[i], err = d.c.getManifest(gctx, fallbackTag(s), manifestTypes)
+					lists[i], err = d.c.getManifest(gctx, fallbackTag(s))
 				}
 				return err
 			})
@@ -559,7 +559,7 @@ func (d *dest) putFallbackTags(ctx context.Context, subjects []v1.Hash, bySubjec
 			raw := lists[i]
 			if !listed {
 				var err error
-				if raw, err = d.c.getManifest(ctx, tag, manifestTypes); err != nil {
+				if raw, err = d.c.getManifest(ctx, tag); err != nil {
 					return err
 				}
 			}

@@ -15,6 +15,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slipwayci/slipway/internal/clock"
 )
 
 // Repository speaks to one repository for what a promotion does besides
@@ -66,18 +68,6 @@ func Dial(ctx context.Context, repo name.Repository, o DialOptions) (*Repository
 		o.Settle = 200 * time.Millisecond
 	}
 	return &Repository{c: c, anonymous: anonymous, settle: o.Settle}, nil
-}
-
-// pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Name is the repository.
@@ -191,7 +181,7 @@ func (r *Repository) addFallback(ctx context.Context, subject v1.Hash, desc v1.D
 	tag := fallbackTag(subject)
 	settled := false
 	for range 10 {
-		raw, err := r.c.getManifest(ctx, tag, manifestTypes)
+		raw, err := r.c.getManifest(ctx, tag)
 		if err != nil {
 			return err
 		}
@@ -204,7 +194,7 @@ func (r *Repository) addFallback(ctx context.Context, subject v1.Hash, desc v1.D
 				return nil
 			}
 			settled = true
-			if err := pause(ctx, r.settle+rand.N(r.settle/2+1)); err != nil {
+			if err := clock.Sleep(ctx, r.settle+rand.N(r.settle/2+1)); err != nil {
 				return err
 			}
 			continue
