@@ -242,8 +242,10 @@ func (h *History) Promotions(ctx context.Context, digest v1.Hash) ([]Promotion, 
 //
 // Each attempt reads the head, writes the record naming it, points the
 // head tag at the record and reads the tag back. If another promotion's
-// record is there instead, that one won: ours stays attached to its digest
-// but outside the history, and the attempt starts over from the new head.
+// record is there instead and ours is not in the history behind it, that
+// one won: ours stays attached to its digest but outside the history, and
+// the attempt starts over from the new head. (If ours is behind it, the
+// other promotion came after ours, and ours stands.)
 // The winner then makes the tags agree (Converge), waits Settle, and checks
 // that its record is still in the history: a rival that read the head
 // before our write and wrote after our check has replaced it, and then
@@ -283,8 +285,16 @@ func (h *History) Append(ctx context.Context, build func(ctx context.Context, he
 		if now, _, err := h.headRef(ctx); err != nil {
 			return nil, err
 		} else if now != e.Ref {
-			h.Races.Add(1)
-			continue
+			// Another promotion's record is at the head. Either it replaced
+			// ours, and we lost, or its promotion read ours at the head and
+			// came after it: then ours is in the history and stands, and
+			// appending it again would put our digest back over theirs.
+			if in, err := h.contains(ctx, e); err != nil {
+				return nil, err
+			} else if !in {
+				h.Races.Add(1)
+				continue
+			}
 		}
 		if _, err := h.Converge(ctx); err != nil {
 			return nil, err

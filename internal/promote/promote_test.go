@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -475,5 +476,55 @@ func TestParseScanStatementFromSlipwayScan(t *testing.T) {
 	other, _ := v1.NewHash("sha256:" + strings.Repeat("0", 64))
 	if _, ok := parseScan(data, []v1.Hash{other}); ok {
 		t.Error("a statement about another image was taken as evidence")
+	}
+}
+
+// afterHeadWrite runs rival once, right after the first PUT of the head
+// tag through it has been answered and before the promotion that sent it
+// sees the answer: the moment another promotion may read the new head.
+type afterHeadWrite struct {
+	base  http.RoundTripper
+	head  string
+	once  sync.Once
+	rival func()
+}
+
+func (a *afterHeadWrite) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := a.base.RoundTrip(req)
+	if err == nil && req.Method == http.MethodPut && strings.HasSuffix(req.URL.Path, "/manifests/"+a.head) {
+		a.once.Do(a.rival)
+	}
+	return resp, err
+}
+
+// A rival that reads the head just after our write chains its record onto
+// ours and moves the head past it. Ours is in the history, so the
+// promotion must stand as it is: not counted as a lost race, not appended
+// a second time.
+func TestRivalChainedOntoOursIsNoLostRace(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a, b := f.publish(t, "dev", false), f.publish(t, "dev", false)
+	names := map[string]string{a.DigestStr(): "A", b.DigestStr(): "B"}
+	var rivalErr error
+	o := f.options("staging", a)
+	o.Transport = &afterHeadWrite{base: http.DefaultTransport, head: HeadTag("staging"), rival: func() {
+		_, rivalErr = Promote(ctx, f.options("staging", b))
+	}}
+	res, err := Promote(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rivalErr != nil {
+		t.Fatalf("rival: %v", rivalErr)
+	}
+	if diff := cmp.Diff([]string{"#1 A promote", "#2 B promote"}, f.summarize(t, "staging", names)); diff != "" {
+		t.Errorf("history (-want +got):\n%s", diff)
+	}
+	if res.Entry == nil || res.Entry.Sequence != 1 || res.Races != 0 {
+		t.Errorf("A reported %+v after %d races, want record #1 and none", res.Entry, res.Races)
+	}
+	if got := f.tagged(t, "staging", "staging"); got != b.DigestStr() {
+		t.Errorf("staging names %s, want B, the head", names[got])
 	}
 }
