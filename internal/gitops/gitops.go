@@ -6,6 +6,7 @@ package gitops
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"go.yaml.in/yaml/v3"
@@ -162,6 +164,7 @@ type edit struct {
 	indent   int        // …with this indentation
 	key      string     // …as "key: value"
 	deleting bool       // remove the line of node's key
+	in       *yaml.Node // the mapping a line is inserted in or removed from
 	line     int
 	old, new string
 }
@@ -275,7 +278,7 @@ func (m *matcher) kustomizeImage(img *yaml.Node, edits *[]edit) {
 		if newName != nil {
 			*edits = append(*edits, m.replace(newName, m.t.Repository))
 		} else {
-			*edits = append(*edits, edit{after: nameNode, indent: nameKey.Column - 1, key: "newName", line: nameNode.Line + 1, new: m.t.Repository})
+			*edits = append(*edits, edit{after: nameNode, in: img, indent: nameKey.Column - 1, key: "newName", line: nameNode.Line + 1, new: m.t.Repository})
 		}
 	}
 	if d := value(img, "digest"); d != nil {
@@ -283,12 +286,14 @@ func (m *matcher) kustomizeImage(img *yaml.Node, edits *[]edit) {
 			*edits = append(*edits, m.replace(d, m.t.Digest))
 		}
 	} else {
-		*edits = append(*edits, edit{after: nameNode, indent: nameKey.Column - 1, key: "digest", line: nameNode.Line + 1, new: m.t.Digest})
+		*edits = append(*edits, edit{after: nameNode, in: img, indent: nameKey.Column - 1, key: "digest", line: nameNode.Line + 1, new: m.t.Digest})
 	}
 	// A digest wins over newTag in kustomize, but a stale tag beside it
 	// misleads whoever reads the file.
-	if k := keyNode(img, "newTag"); k != nil {
-		*edits = append(*edits, edit{node: k, deleting: true, line: k.Line, old: "newTag: " + value(img, "newTag").Value})
+	for i := 0; i+1 < len(img.Content); i += 2 {
+		if k := img.Content[i]; k.Value == "newTag" {
+			*edits = append(*edits, edit{node: k, deleting: true, in: img, line: k.Line, old: "newTag: " + img.Content[i+1].Value})
+		}
 	}
 }
 
@@ -338,7 +343,7 @@ func joinRegistry(registry, repo string) string {
 
 // apply performs the edits on the text, last first so offsets hold.
 func apply(data []byte, edits []edit) ([]byte, error) {
-	lines := bytes.SplitAfter(data, []byte("\n"))
+	lines := splitLines(data)
 	type op struct {
 		line, col int
 		fn        func()
@@ -346,6 +351,14 @@ func apply(data []byte, edits []edit) ([]byte, error) {
 	var ops []op
 	for _, e := range edits {
 		e := e
+		if n := cmp.Or(e.node, e.after); n.Line < 1 || n.Line > len(lines) {
+			return nil, fmt.Errorf("line %d: value not where the parser put it", n.Line)
+		}
+		if e.in != nil {
+			if err := lineEditable(lines, e); err != nil {
+				return nil, err
+			}
+		}
 		switch {
 		case e.deleting:
 			ops = append(ops, op{e.node.Line, -1, func() { lines[e.node.Line-1] = nil }})
@@ -360,16 +373,20 @@ func apply(data []byte, edits []edit) ([]byte, error) {
 			}})
 		default:
 			line := lines[e.node.Line-1]
-			start := e.node.Column - 1
+			start := offset(line, e.node)
 			end, err := tokenEnd(line, start, e.node)
 			if err != nil {
 				return nil, err
+			}
+			text := quote(e.node.Style, e.new)
+			if start == end && start > 0 && line[start-1] == ':' {
+				text = " " + text // an empty value, right after its key
 			}
 			ops = append(ops, op{e.node.Line, start, func() {
 				l := lines[e.node.Line-1]
 				var b []byte
 				b = append(b, l[:start]...)
-				b = append(b, quote(e.node.Style, e.new)...)
+				b = append(b, text...)
 				b = append(b, l[end:]...)
 				lines[e.node.Line-1] = b
 			}})
@@ -387,13 +404,78 @@ func apply(data []byte, edits []edit) ([]byte, error) {
 	return bytes.Join(lines, nil), nil
 }
 
+// splitLines splits data after each line break as yaml counts them (a lone
+// \r, NEL and the Unicode line and paragraph separators too), so that a
+// node's line n is lines[n-1].
+func splitLines(data []byte) [][]byte {
+	var lines [][]byte
+	for {
+		i := bytes.IndexAny(data, "\r\n\u0085\u2028\u2029")
+		if i < 0 {
+			return append(lines, data)
+		}
+		_, size := utf8.DecodeRune(data[i:])
+		if bytes.HasPrefix(data[i:], []byte("\r\n")) {
+			size = 2
+		}
+		lines = append(lines, data[:i+size])
+		data = data[i+size:]
+	}
+}
+
+// lineEditable reports whether e can insert or remove a whole line: only
+// in a block mapping, beside a key and value that have the line to
+// themselves.
+func lineEditable(lines [][]byte, e edit) error {
+	key, val := e.after, e.after
+	for i := 0; e.deleting && i+1 < len(e.in.Content); i += 2 {
+		if e.in.Content[i] == e.node {
+			key, val = e.node, e.in.Content[i+1]
+		}
+	}
+	if e.in.Style&yaml.FlowStyle != 0 {
+		return fmt.Errorf("line %d: cannot add or remove a key of a {flow: mapping} in place; write it as a block", e.in.Line)
+	}
+	if line := lines[key.Line-1]; e.deleting && len(bytes.TrimLeft(line[:offset(line, key)], " ")) > 0 {
+		return fmt.Errorf("line %d: cannot remove %s in place; put it on a line of its own", key.Line, key.Value)
+	}
+	if val.Kind != yaml.ScalarNode || val.Line != key.Line {
+		return fmt.Errorf("line %d: cannot edit beside a multi-line value in place", val.Line)
+	}
+	line := lines[val.Line-1]
+	_, err := tokenEnd(line, offset(line, val), val)
+	return err
+}
+
+// offset is where a node starts in its line: yaml counts columns in
+// characters, and not the byte order mark.
+func offset(line []byte, n *yaml.Node) int {
+	i := 0
+	if n.Line == 1 {
+		i = len(line) - len(bytes.TrimPrefix(line, []byte("\ufeff")))
+	}
+	for c := 1; c < n.Column && i < len(line); c++ {
+		_, size := utf8.DecodeRune(line[i:])
+		i += size
+	}
+	return i
+}
+
 // tokenEnd finds where a one-line scalar's text ends in its line.
 func tokenEnd(line []byte, start int, n *yaml.Node) (int, error) {
 	if start >= len(line) {
 		return 0, fmt.Errorf("line %d: value not where the parser put it", n.Line)
 	}
+	if n.Kind != yaml.ScalarNode {
+		return 0, fmt.Errorf("line %d: cannot pin a list or mapping; give a single value", n.Line)
+	}
+	// An &anchor or a !tag before the value is not edited: it starts where
+	// the parser puts the node, so the value must start there too.
 	switch n.Style {
 	case yaml.DoubleQuotedStyle:
+		if line[start] != '"' {
+			break
+		}
 		for i := start + 1; i < len(line); i++ {
 			if line[i] == '\\' {
 				i++
@@ -404,6 +486,9 @@ func tokenEnd(line []byte, start int, n *yaml.Node) (int, error) {
 			}
 		}
 	case yaml.SingleQuotedStyle:
+		if line[start] != '\'' {
+			break
+		}
 		for i := start + 1; i < len(line); i++ {
 			if line[i] == '\'' {
 				if i+1 < len(line) && line[i+1] == '\'' {
@@ -415,11 +500,14 @@ func tokenEnd(line []byte, start int, n *yaml.Node) (int, error) {
 		}
 	case 0:
 		end := start + len(n.Value)
+		if n.Value == "" && start > 0 && line[start-1] != ':' && line[start-1] != ' ' {
+			break // {key} in a flow mapping: no room for a value
+		}
 		if end <= len(line) && string(line[start:end]) == n.Value {
 			return end, nil
 		}
 	}
-	return 0, fmt.Errorf("line %d: cannot edit a multi-line or block scalar in place", n.Line)
+	return 0, fmt.Errorf("line %d: cannot edit a multi-line, block, tagged or anchored value in place", n.Line)
 }
 
 func quote(style yaml.Style, s string) string {

@@ -164,3 +164,58 @@ func compareTrees(t *testing.T, want, got string) {
 		return nil
 	})
 }
+
+// TestPinInPlace covers layouts the line-based editor once got wrong: it
+// pins them exactly, or refuses with the line to change.
+func TestPinInPlace(t *testing.T) {
+	const repo = "registry.example.com/team/hello"
+	for _, tt := range []struct {
+		name, in, want, wantErr string
+		kustomization           bool
+	}{
+		{name: "characters before the value wider than a byte", in: `{ü: 1, image: "` + repo + `:1.0"}` + "\n",
+			want: `{ü: 1, image: "` + repo + "@" + digest + `"}` + "\n"},
+		{name: "byte order mark", in: "\ufeffimage: '" + repo + ":1.0'\n",
+			want: "\ufeffimage: '" + repo + "@" + digest + "'\n"},
+		{name: "lone carriage returns end lines", in: "a: 1\rimage: " + repo + "\rb: 2\r",
+			want: "a: 1\rimage: " + repo + "@" + digest + "\rb: 2\r"},
+		{name: "empty digest", kustomization: true, in: "images:\n- name: " + repo + "\n  digest:\n",
+			want: "images:\n- name: " + repo + "\n  digest: " + digest + "\n"},
+		{name: "several newTags", kustomization: true, in: "images:\n- name: " + repo + "\n  newTag: a\n  newTag: b\n",
+			want: "images:\n- name: " + repo + "\n  digest: " + digest + "\n"},
+		{name: "anchored value", in: `image: &i "` + repo + `:1.0"` + "\n", wantErr: "line 1: cannot edit a multi-line, block, tagged or anchored value"},
+		{name: "flow image entry", kustomization: true, in: "images:\n  - {name: " + repo + ", newTag: v1}\n", wantErr: "line 2: cannot add or remove a key of a {flow: mapping} in place"},
+		{name: "newTag first", kustomization: true, in: "images:\n- newTag: v1\n  name: " + repo + "\n", wantErr: "line 2: cannot remove newTag in place"},
+		{name: "block newTag", kustomization: true, in: "images:\n- name: " + repo + "\n  newTag: |\n    v1\n", wantErr: "line 3: cannot edit a multi-line, block"},
+		{name: "newTag on the next line", kustomization: true, in: "images:\n- name: " + repo + "\n  newTag:\n    v1\n", wantErr: "line 4: cannot edit beside a multi-line value"},
+		{name: "digest a mapping", kustomization: true, in: "images:\n- name: " + repo + "\n  digest:\n    a: b\n", wantErr: "line 4: cannot pin a list or mapping"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := newMatcher(Target{Repository: repo, Digest: digest})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := "values.yaml"
+			if tt.kustomization {
+				base = "kustomization.yaml"
+			}
+			edits, err := m.file([]byte(tt.in), base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := apply([]byte(tt.in), edits)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want containing %q; out:\n%s", err, tt.wantErr, out)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, string(out)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}

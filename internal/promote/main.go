@@ -274,6 +274,28 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a prom
 		return nil
 	}
 
+	// The manifests are planned before anything is copied: one that cannot
+	// be edited in place is a configuration error, and finding it after
+	// the promotion would leave the environment promoted and the GitOps
+	// repository behind. The edits do not depend on the digest written
+	// (a rollback's is known only later), so a stand-in plans them.
+	manifestTarget := func(digest string) gitops.Target {
+		match := append([]string{}, a.match...)
+		if !a.rollback {
+			match = append(match, src.Context().String())
+		}
+		return gitops.Target{Match: match, Repository: dst.String(), Digest: digest}
+	}
+	if a.manifests != "" {
+		plan := "sha256:" + strings.Repeat("0", 64)
+		if !a.rollback {
+			plan = src.DigestStr()
+		}
+		if _, err := gitops.Rewrite(env.Resolve(a.manifests), manifestTarget(plan), true); err != nil {
+			return cli.Usagef("--manifests: %v; nothing was promoted", err)
+		}
+	}
+
 	var res *Result
 	title := "slipway promote: " + src.String() + " to " + target.Name
 	if a.rollback {
@@ -307,11 +329,7 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a prom
 
 	var changes *gitops.Result
 	if a.manifests != "" {
-		match := append([]string{}, a.match...)
-		if !a.rollback {
-			match = append(match, src.Context().String())
-		}
-		r, err := gitops.Rewrite(env.Resolve(a.manifests), gitops.Target{Match: match, Repository: dst.String(), Digest: res.Digest.String()}, a.dryRun)
+		r, err := gitops.Rewrite(env.Resolve(a.manifests), manifestTarget(res.Digest.String()), a.dryRun)
 		if err != nil {
 			return err
 		}

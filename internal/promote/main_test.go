@@ -249,3 +249,40 @@ func TestMainHistory(t *testing.T) {
 		t.Errorf("history --json:\n%s", stdout)
 	}
 }
+
+// A manifest that cannot be pinned in place is found before anything is
+// copied: exit 2, one line naming the file and line, and the environment
+// untouched, with no history and no tag.
+func TestMainManifestsArePlannedBeforePromoting(t *testing.T) {
+	f := newFixture(t)
+	dir := f.configDir(t)
+	img := f.publish(t, "dev", false)
+	manifests := filepath.Join(dir, "deploy")
+	if err := os.MkdirAll(manifests, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A flow-style entry of kustomize's images list: pinning it would add
+	// a key inside {…}, which slipway does not do in place.
+	kust := "images:\n  - {name: " + f.host + "/staging/app, newTag: v1}\n"
+	if err := os.WriteFile(filepath.Join(manifests, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCommand(t, f, dir, nil, "", false, "--digest", img.String(), "--to", "staging", "--manifests", "deploy")
+	if code != cli.ExitUsage {
+		t.Fatalf("exit %d, want 2\n%s%s", code, stdout, stderr)
+	}
+	if lines := strings.Split(strings.TrimSpace(stderr), "\n"); len(lines) != 1 ||
+		!strings.Contains(stderr, "kustomization.yaml") || !strings.Contains(stderr, "line 2") || !strings.Contains(stderr, "nothing was promoted") {
+		t.Errorf("stderr, want one line naming the file and line:\n%s", stderr)
+	}
+	if got := f.tagged(t, "staging", "staging"); got != "" {
+		t.Errorf("staging names %s after a refused plan", got)
+	}
+	if head, err := f.history(t, "staging").Head(context.Background()); err != nil || head != nil {
+		t.Errorf("history head %+v, %v; want none", head, err)
+	}
+	data, _ := os.ReadFile(filepath.Join(manifests, "kustomization.yaml"))
+	if string(data) != kust {
+		t.Errorf("kustomization.yaml changed:\n%s", data)
+	}
+}
