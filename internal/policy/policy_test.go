@@ -195,11 +195,17 @@ waivers:
 		{"datetime is not a date", "waivers:\n  - id: X\n    reason: r\n    expires: 2027-01-01T00:00:00Z\n", "not a date written YYYY-MM-DD"},
 		{"bad pattern", "waivers:\n  - id: X\n    reason: r\n    scope:\n      path: 'a[/b'\n", `bad pattern "a[/b"`},
 		{"not a list", "waivers: yes\n", "cannot unmarshal"},
+		{"a value with a line break", "waivers: \"a\\nb\"\n", "cannot unmarshal !!str `a\\nb`"},
+		{"id of two words", "waivers:\n  - id: \"CVE-2024-1\\nCVE-2024-2\"\n    reason: r\n", `line 2: waiver id "CVE-2024-1\nCVE-2024-2" is not one word`},
+		{"empty waiver", "waivers:\n  - id: X\n    reason: r\n  -\n  - id: Y\n", "line 4: empty waiver"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseWaivers([]byte(tc.yaml))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v, want it to contain %q", err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "policy.Waiver") {
+				t.Errorf("error = %v, names a Go type", err)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -159,8 +160,22 @@ func ParseWaivers(data []byte) ([]Waiver, error) {
 	var nodes struct {
 		Waivers []yaml.Node `yaml:"waivers"`
 	}
-	if err := yaml.Unmarshal(data, &nodes); err != nil || len(nodes.Waivers) != len(doc.Waivers) {
-		return nil, fmt.Errorf("decoding waivers: %v", err)
+	if err := yaml.Unmarshal(data, &nodes); err != nil {
+		return nil, fmt.Errorf("decoding waivers: %w", cleanYAMLError(err))
+	}
+	// The decoder drops an empty entry ("- " alone) from the list, which
+	// would put every later waiver on the wrong line.
+	for _, n := range nodes.Waivers {
+		r := &n
+		for r.Kind == yaml.AliasNode && r.Alias != nil {
+			r = r.Alias
+		}
+		if r.ShortTag() == "!!null" {
+			return nil, fmt.Errorf("line %d: empty waiver; give it an id and a reason", n.Line)
+		}
+	}
+	if len(nodes.Waivers) != len(doc.Waivers) {
+		return nil, errors.New("decoding waivers: the list does not read the same twice")
 	}
 	for i := range doc.Waivers {
 		w := &doc.Waivers[i]
@@ -170,6 +185,9 @@ func ParseWaivers(data []byte) ([]Waiver, error) {
 		switch {
 		case w.ID == "":
 			return nil, fmt.Errorf("line %d: waiver has no id", w.Line)
+		case strings.ContainsFunc(w.ID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+			// No finding's ID has a space, and the ID is quoted in messages.
+			return nil, fmt.Errorf("line %d: waiver id %q is not one word, e.g. CVE-2022-32149", w.Line, w.ID)
 		case w.Reason == "":
 			return nil, fmt.Errorf("line %d: waiver %s has no reason; say why the risk is accepted", w.Line, w.ID)
 		}
@@ -182,7 +200,8 @@ func ParseWaivers(data []byte) ([]Waiver, error) {
 	return doc.Waivers, nil
 }
 
-// cleanYAMLError drops the decoder's Go type names from its messages.
+// cleanYAMLError drops the decoder's Go type names from its messages and
+// keeps them on one line: the key or value they quote may hold a newline.
 func cleanYAMLError(err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
@@ -190,10 +209,14 @@ func cleanYAMLError(err error) error {
 	}
 	msgs := make([]string, len(te.Errors))
 	for i, m := range te.Errors {
-		if j := strings.Index(m, " in type "); j >= 0 {
+		if j := strings.LastIndex(m, " in type "); j >= 0 {
+			m = m[:j]
+		} else if j := strings.LastIndex(m, " into "); j >= 0 {
 			m = m[:j]
 		}
-		msgs[i] = m
+		msgs[i] = escapeLineBreaks.Replace(m)
 	}
 	return errors.New(strings.Join(msgs, "; "))
 }
+
+var escapeLineBreaks = strings.NewReplacer("\r", `\r`, "\n", `\n`)
