@@ -23,7 +23,8 @@ type templateData struct {
 func parseLDFlags(s string) (*template.Template, error) {
 	t, err := template.New("ldflags").Option("missingkey=error").Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("--ldflags template: %s", strings.TrimPrefix(err.Error(), "template: "))
+		// The text quoted in the message may hold a line break.
+		return nil, fmt.Errorf("--ldflags template: %s", oneLine(strings.TrimPrefix(err.Error(), "template: "), nil))
 	}
 	return t, nil
 }
@@ -32,7 +33,7 @@ func (d templateData) render(t *template.Template, p Platform) (string, error) {
 	d.Os, d.Arch, d.Variant = p.OS, p.Arch, p.Variant
 	var b strings.Builder
 	if err := t.Execute(&b, d); err != nil {
-		msg := strings.TrimPrefix(err.Error(), "template: ")
+		msg := oneLine(strings.TrimPrefix(err.Error(), "template: "), nil)
 		if strings.Contains(msg, "map has no entry for key") {
 			msg += "; set that environment variable or pass it with --env"
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -103,7 +104,7 @@ func parseMeta(flag string, pairs []string) (map[string]string, error) {
 		if !metaKey.MatchString(k) {
 			return nil, fmt.Errorf("--%s %q: key %q must be letters, digits and . _ / - (reverse-DNS style, e.g. org.example.team)", flag, p, k)
 		}
-		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' }) {
+		if strings.ContainsFunc(v, func(r rune) bool { return unicode.IsControl(r) && r != '\t' }) {
 			return nil, fmt.Errorf("--%s %s: the value has a control character", flag, k)
 		}
 		out[k] = v

@@ -23,6 +23,8 @@ func TestParseMeta(t *testing.T) {
 		{name: "space in key", pairs: []string{"my team=x"}, wantErr: `key "my team" must be`},
 		{name: "trailing dot", pairs: []string{"org.example.=x"}, wantErr: `key "org.example." must be`},
 		{name: "newline in value", pairs: []string{"k=a\nb"}, wantErr: "control character"},
+		{name: "C1 next line in value", pairs: []string{"k=a\u0085b"}, wantErr: "control character"},
+		{name: "tab in value", pairs: []string{"k=a\tb"}, want: map[string]string{"k": "a\tb"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"regexp"
@@ -117,6 +118,10 @@ func parseDuration(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		var n int
 		if _, err := fmt.Sscanf(days, "%d", &n); err == nil && fmt.Sprint(n) == days && n >= 0 {
+			// Past about 292 years the product wraps round to a negative.
+			if int64(n) > math.MaxInt64/int64(24*time.Hour) {
+				return 0, fmt.Errorf("duration %q is too long", s)
+			}
 			return time.Duration(n) * 24 * time.Hour, nil
 		}
 	}
@@ -222,9 +227,10 @@ func (c *Config) check(e *Environment) error {
 		if _, ok := c.Environments[g.From]; !ok {
 			return fmt.Errorf("gates.from: no environment %q; have: %s", g.From, strings.Join(c.Names(), ", "))
 		}
-		// Follow the chain: a cycle means no image could ever enter.
+		// Follow the chain: a cycle means no image could ever enter. A
+		// missing link ends it; its own check reports it.
 		seen := map[string]bool{e.Name: true}
-		for f := g.From; f != ""; f = c.Environments[f].Gates.From {
+		for f := g.From; f != "" && c.Environments[f] != nil; f = c.Environments[f].Gates.From {
 			if seen[f] {
 				return fmt.Errorf("gates.from makes a cycle through %s", f)
 			}
@@ -259,7 +265,7 @@ func (c *Config) check(e *Environment) error {
 		if h.SuccessRate == 0 {
 			h.SuccessRate = 100
 		}
-		if h.SuccessRate < 0 || h.SuccessRate > 100 {
+		if !(h.SuccessRate >= 0 && h.SuccessRate <= 100) { // NaN too: no rate is below it
 			return fmt.Errorf("gates.health.successRate %v: a percentage, 0 to 100", h.SuccessRate)
 		}
 		if h.Timeout.Duration == 0 {
@@ -282,14 +288,23 @@ func severityRank(s string) int {
 }
 
 // yamlError makes a decoding error one line: yaml lists each field error
-// on a line of its own.
+// on a line of its own, and the key or value it quotes may hold a newline.
+// The Go type names it ends with are dropped.
 func yamlError(err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		for i, e := range te.Errors {
-			te.Errors[i] = strings.TrimSpace(e)
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			if j := strings.LastIndex(m, " in type "); j >= 0 {
+				m = m[:j]
+			} else if j := strings.LastIndex(m, " into "); j >= 0 {
+				m = m[:j]
+			}
+			msgs[i] = escapeLineBreaks.Replace(strings.TrimSpace(m))
 		}
-		return errors.New(strings.Join(te.Errors, "; "))
+		return errors.New(strings.Join(msgs, "; "))
 	}
-	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+	return errors.New(escapeLineBreaks.Replace(strings.TrimPrefix(err.Error(), "yaml: ")))
 }
+
+var escapeLineBreaks = strings.NewReplacer("\r", `\r`, "\n", `\n`)

@@ -75,12 +75,16 @@ func TestParseConfigErrors(t *testing.T) {
 		{"from unknown", env("      from: qa\n"), `gates.from: no environment "qa"; have: production, staging`},
 		{"from itself", env("      from: production\n"), "gates.from names the environment itself"},
 		{"from cycle", "environments:\n  a:\n    repository: r.example.com/a\n    tags: [a]\n    gates: {from: b}\n  b:\n    repository: r.example.com/b\n    tags: [b]\n    gates: {from: a}\n", "cycle"},
+		{"from a chain with a missing link", "environments:\n  a:\n    repository: r.example.com/a\n    tags: [a]\n    gates: {from: b}\n  b:\n    repository: r.example.com/b\n    tags: [b]\n    gates: {from: qa}\n", `environment b: gates.from: no environment "qa"`},
 		{"soak without from", env("      soak: 1h\n"), "gates.soak needs gates.from"},
 		{"bad duration", env("      from: staging\n      soak: an hour\n"), `"an hour" is not a duration`},
 		{"negative duration", env("      from: staging\n      soak: -1h\n"), "negative"},
 		{"bad severity", env("      scan: {maxSeverity: severe}\n"), `maxSeverity "severe": use one of none, unknown, low, medium, high, critical`},
 		{"bad url", env("      health: {url: 'ftp://x'}\n"), "is not an http(s) URL"},
 		{"success rate over 100", env("      health: {url: 'http://x', successRate: 150}\n"), "successRate 150: a percentage"},
+		{"success rate not a number", env("      health: {url: 'http://x', successRate: .nan}\n"), "successRate NaN: a percentage"},
+		{"days past what a duration holds", env("      from: staging\n      soak: 1177000d\n"), `line 10: duration "1177000d" is too long`},
+		{"value with a line break", "environments: \"a\\nb\"\n", "cannot unmarshal !!str `a\\nb`"},
 		{"negative probes", env("      health: {url: 'http://x', probes: -1}\n"), "probes -1"},
 		{"p95 that cannot fail", env("      health: {url: 'http://x', p95: 10s, timeout: 2s}\n"), "exceeds the probe timeout"},
 		{"bad tag template", "environments:\n  s:\n    repository: r.example.com/a\n    tags: ['{{.Version']\n", "tag template"},
@@ -94,6 +98,9 @@ func TestParseConfigErrors(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error spans lines: %q", err)
+			}
+			if strings.Contains(err.Error(), "promote.") {
+				t.Errorf("error names a Go type: %q", err)
 			}
 		})
 	}

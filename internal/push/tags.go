@@ -169,7 +169,7 @@ func parseFlavor(specs []string) (flavor, error) {
 			case "onlatest":
 				fl.onLatest = v == "true"
 			default:
-				return fl, fmt.Errorf("flavor %q: unknown key %s; valid: latest, prefix, suffix, onlatest", kv, k)
+				return fl, fmt.Errorf("flavor %q: unknown key %q; valid: latest, prefix, suffix, onlatest", kv, k)
 			}
 		}
 	}
@@ -381,7 +381,7 @@ func expand(s string, c TagContext) (string, error) {
 			return formatDate(c.Date, f)
 		}
 		if err == nil {
-			err = fmt.Errorf("unknown expression %s in %q; valid: branch, tag, sha, base_ref, is_default_branch, date", m, s)
+			err = fmt.Errorf("unknown expression %q in %q; valid: branch, tag, sha, base_ref, is_default_branch, date", m, s)
 		}
 		return m
 	})

@@ -178,9 +178,9 @@ func TestTagsErrors(t *testing.T) {
 		{"ref without event", []string{"type=ref"}, nil, "event=branch, tag or pr"},
 		{"bad priority", []string{"type=sha,priority=high"}, nil, "not a number"},
 		{"bad enable", []string{"type=sha,enable=maybe"}, nil, "want true or false"},
-		{"unknown expression", []string{"type=raw,value={{version}}"}, nil, "unknown expression {{version}}"},
+		{"unknown expression", []string{"type=raw,value={{version}}"}, nil, `unknown expression "{{version}}"`},
 		{"bad latest", nil, []string{"latest=sometimes"}, "auto, true or false"},
-		{"unknown flavor key", nil, []string{"colour=blue"}, "unknown key colour"},
+		{"unknown flavor key", nil, []string{"colour=blue"}, `unknown key "colour"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Tags(tc.specs, tc.flavor, TagContext{Commit: commit, Branch: "main"})

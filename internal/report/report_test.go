@@ -107,6 +107,7 @@ func TestReplayRefusesForeignInput(t *testing.T) {
 	}{
 		{"unknown field", `{"scan":{"slipway":"v1","bogus":1}}`, "unknown field"},
 		{"empty message", `{"scan":{"slipway":"v1"}}` + "\n{}", "empty message"},
+		{"two entries in one message", `{"scan":{"slipway":"v1"},"finding":{"id":"X","kind":"vulnerability","severity":"LOW","scanners":["trivy"]}}`, "message 1: 2 entries; want one of"},
 		{"no scan", `{"finding":{"id":"X","kind":"vulnerability","severity":"LOW","scanners":["trivy"]}}`, "no scan message"},
 		{"not json", `SARIF?`, "message 1"},
 		{"govulncheck json", `{"config":{"protocol_version":"v1.0.0"}}`, "unknown field"},

@@ -75,6 +75,16 @@ func Replay(r io.Reader, h Handler) error {
 		if err != nil {
 			return fmt.Errorf("reading findings stream, message %d: %w", n, err)
 		}
+		// One entry per message: the switch below would drop a second.
+		entries := 0
+		for _, set := range []bool{m.Scan != nil, m.Scanner != nil, m.Finding != nil, m.Verdict != nil} {
+			if set {
+				entries++
+			}
+		}
+		if entries > 1 {
+			return fmt.Errorf("reading findings stream, message %d: %d entries; want one of scan, scanner, finding or verdict", n, entries)
+		}
 		switch {
 		case m.Scan != nil:
 			sawScan = true
