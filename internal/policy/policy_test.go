@@ -193,6 +193,7 @@ waivers:
 		{"no id", "waivers:\n  - reason: because\n", "line 2: waiver has no id"},
 		{"bad date", "waivers:\n  - id: X\n    reason: r\n    expires: next week\n", `line 4: expires "next week" is not a date`},
 		{"datetime is not a date", "waivers:\n  - id: X\n    reason: r\n    expires: 2027-01-01T00:00:00Z\n", "not a date written YYYY-MM-DD"},
+		{"the zero date", "waivers:\n  - id: X\n    reason: r\n    expires: 0001-01-01\n", `line 4: expires "0001-01-01" is before 1970`},
 		{"bad pattern", "waivers:\n  - id: X\n    reason: r\n    scope:\n      path: 'a[/b'\n", `bad pattern "a[/b"`},
 		{"not a list", "waivers: yes\n", "cannot unmarshal"},
 		{"a value with a line break", "waivers: \"a\\nb\"\n", "cannot unmarshal !!str `a\\nb`"},

@@ -56,6 +56,10 @@ func (d *Date) UnmarshalYAML(n *yaml.Node) error {
 	if err != nil || n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("line %d: expires %q is not a date written YYYY-MM-DD", n.Line, n.Value)
 	}
+	if t.Year() < 1970 {
+		// The zero date would read as no expiry at all.
+		return fmt.Errorf("line %d: expires %q is before 1970; give the waiver's real last day", n.Line, n.Value)
+	}
 	d.Time = t
 	return nil
 }
