@@ -1,10 +1,8 @@
 package policy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/yamlstrict"
 )
 
 // WaiversFile is where the waivers live, relative to the repository root.
@@ -155,17 +154,15 @@ func ParseWaivers(data []byte) ([]Waiver, error) {
 	var doc struct {
 		Waivers []Waiver `yaml:"waivers"`
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, cleanYAMLError(err)
+	if err := yamlstrict.Decode(data, &doc); err != nil {
+		return nil, err
 	}
 	// Decoded again as nodes, only to say on which line each waiver is.
 	var nodes struct {
 		Waivers []yaml.Node `yaml:"waivers"`
 	}
 	if err := yaml.Unmarshal(data, &nodes); err != nil {
-		return nil, fmt.Errorf("decoding waivers: %w", cleanYAMLError(err))
+		return nil, fmt.Errorf("decoding waivers: %w", yamlstrict.Clean(err))
 	}
 	// The decoder drops an empty entry ("- " alone) from the list, which
 	// would put every later waiver on the wrong line.
@@ -203,24 +200,3 @@ func ParseWaivers(data []byte) ([]Waiver, error) {
 	}
 	return doc.Waivers, nil
 }
-
-// cleanYAMLError drops the decoder's Go type names from its messages and
-// keeps them on one line: the key or value they quote may hold a newline.
-func cleanYAMLError(err error) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return err
-	}
-	msgs := make([]string, len(te.Errors))
-	for i, m := range te.Errors {
-		if j := strings.LastIndex(m, " in type "); j >= 0 {
-			m = m[:j]
-		} else if j := strings.LastIndex(m, " into "); j >= 0 {
-			m = m[:j]
-		}
-		msgs[i] = escapeLineBreaks.Replace(m)
-	}
-	return errors.New(strings.Join(msgs, "; "))
-}
-
-var escapeLineBreaks = strings.NewReplacer("\r", `\r`, "\n", `\n`)

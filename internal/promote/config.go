@@ -4,10 +4,8 @@
 package promote
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/url"
 	"os"
@@ -19,6 +17,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/slipwayci/slipway/internal/yamlstrict"
 )
 
 // ConfigFile is where environments are described, at the repository root.
@@ -154,11 +154,9 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig decodes strictly: an unknown key is an error, not a typo
 // silently ignored, and so is any value that could never pass.
 func ParseConfig(data []byte) (*Config, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var c Config
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlError(err)
+	if err := yamlstrict.Decode(data, &c); err != nil {
+		return nil, err
 	}
 	if len(c.Environments) == 0 {
 		return nil, errors.New("no environments; add environments: {staging: {repository: …}}")
@@ -286,25 +284,3 @@ func severityRank(s string) int {
 	}
 	return -1
 }
-
-// yamlError makes a decoding error one line: yaml lists each field error
-// on a line of its own, and the key or value it quotes may hold a newline.
-// The Go type names it ends with are dropped.
-func yamlError(err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs := make([]string, len(te.Errors))
-		for i, m := range te.Errors {
-			if j := strings.LastIndex(m, " in type "); j >= 0 {
-				m = m[:j]
-			} else if j := strings.LastIndex(m, " into "); j >= 0 {
-				m = m[:j]
-			}
-			msgs[i] = escapeLineBreaks.Replace(strings.TrimSpace(m))
-		}
-		return errors.New(strings.Join(msgs, "; "))
-	}
-	return errors.New(escapeLineBreaks.Replace(strings.TrimPrefix(err.Error(), "yaml: ")))
-}
-
-var escapeLineBreaks = strings.NewReplacer("\r", `\r`, "\n", `\n`)
