@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -150,6 +151,10 @@ func openDB(ctx context.Context, cacheDir string, o scan.ImageOptions) (*report.
 		refs = append(refs, ref)
 	}
 	dir := db.Dir(cacheDir)
+	if _, err := os.Stat(trivydb.Path(dir)); err != nil && o.Offline {
+		// trivy's own message names its CLI's --skip-db-update.
+		return nil, fmt.Errorf("no trivy database in %s, and --offline downloads none: run once without --offline with the same --cache-dir, or fetch it with trivy image --download-db-only --cache-dir %s", cacheDir, cacheDir)
+	}
 	client := db.NewClient(dir, true, db.WithDBRepository(refs))
 	stale, err := client.NeedsUpdate(ctx, strings.TrimPrefix(Version(), "v"), o.Offline)
 	if err != nil {
