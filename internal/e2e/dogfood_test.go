@@ -17,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/testkit"
 )
 
 // coldBuildTimeout bounds a build of slipway itself with
@@ -99,7 +100,7 @@ func TestDogfood(t *testing.T) {
 		t.Errorf("entrypoint (-want +got):\n%s", diff)
 	}
 	lay := filepath.Join(dist, rec.Image.Layout)
-	idx := imageIndex(t, lay)
+	idx := testkit.LayoutIndex(t, lay)
 	im, err := idx.IndexManifest()
 	if err != nil {
 		t.Fatal(err)
@@ -200,35 +201,21 @@ func imageBinaries(t *testing.T, img v1.Image) map[string]string {
 		t.Fatal(err)
 	}
 	bins := map[string]string{}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
+	eachFile(t, layers, func(h *tar.Header, r io.Reader) bool {
+		name, ok := strings.CutPrefix(h.Name, "usr/local/bin/")
+		if !ok || h.Typeflag != tar.TypeReg {
+			return true
+		}
+		if h.Mode != 0o755 {
+			t.Errorf("/usr/local/bin/%s has mode %o, want 755", name, h.Mode)
+		}
+		sum := sha256.New()
+		if _, err := io.Copy(sum, r); err != nil {
 			t.Fatal(err)
 		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			name, ok := strings.CutPrefix(h.Name, "usr/local/bin/")
-			if !ok || h.Typeflag != tar.TypeReg {
-				continue
-			}
-			if h.Mode != 0o755 {
-				t.Errorf("/usr/local/bin/%s has mode %o, want 755", name, h.Mode)
-			}
-			sum := sha256.New()
-			if _, err := io.Copy(sum, tr); err != nil {
-				t.Fatal(err)
-			}
-			bins[name] = hex.EncodeToString(sum.Sum(nil))
-		}
-		rc.Close()
-	}
+		bins[name] = hex.EncodeToString(sum.Sum(nil))
+		return true
+	})
 	return bins
 }
 

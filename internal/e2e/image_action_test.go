@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/testkit"
 )
 
 // imageWorkflow images the sample app twice in one job: once after a build
@@ -113,7 +114,7 @@ func TestImageAction(t *testing.T) {
 		}
 	}
 
-	cf, err := imageIndex(t, filepath.Join(out, "dist", "image")).IndexManifest()
+	cf, err := testkit.LayoutIndex(t, filepath.Join(out, "dist", "image")).IndexManifest()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slipwayci/slipway/internal/registrytest"
+	"github.com/slipwayci/slipway/internal/testkit"
 )
 
 // TestImageRegistryBase pushes a base made here to a real registry
@@ -42,7 +43,7 @@ func TestImageRegistryBase(t *testing.T) {
 		t.Errorf("the record's base digest is %s, want the pushed index %s", rec.Image.BaseDigest, baseDigest)
 	}
 	lay := filepath.Join(repo, "dist", rec.Image.Layout)
-	im, err := imageIndex(t, lay).IndexManifest()
+	im, err := testkit.LayoutIndex(t, lay).IndexManifest()
 	if err != nil {
 		t.Fatal(err)
 	}

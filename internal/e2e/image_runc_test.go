@@ -11,13 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/slipwayci/slipway/internal/record"
 	"github.com/slipwayci/slipway/internal/testkit"
@@ -54,7 +54,7 @@ func TestImageRuns(t *testing.T) {
 func TestImageArm64(t *testing.T) {
 	requireE2E(t, "git")
 	repo, rec := imageSample(t, "--build")
-	idx := imageIndex(t, filepath.Join(repo, "dist", rec.Image.Layout))
+	idx := testkit.LayoutIndex(t, filepath.Join(repo, "dist", rec.Image.Layout))
 	im, err := idx.IndexManifest()
 	if err != nil {
 		t.Fatal(err)
@@ -131,27 +131,6 @@ func imageSample(t *testing.T, args ...string) (string, *record.Record) {
 	return repo, rec
 }
 
-// imageIndex opens the image index an OCI layout's index.json names.
-func imageIndex(t *testing.T, dir string) v1.ImageIndex {
-	t.Helper()
-	root, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := root.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(im.Manifests) != 1 {
-		t.Fatalf("%s/index.json lists %d manifests, want the one index", dir, len(im.Manifests))
-	}
-	idx, err := root.ImageIndex(im.Manifests[0].Digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return idx
-}
-
 // imageUnpack unpacks one platform's image from the layout with umoci and
 // returns the bundle. umoci 0.4 refuses a tag that leads to an index of
 // several images ("tag is ambiguous"), so the test gives it a view of the
@@ -159,7 +138,7 @@ func imageIndex(t *testing.T, dir string) v1.ImageIndex {
 // same blobs, linked, and the same manifest digest.
 func imageUnpack(t *testing.T, lay, platform string) string {
 	t.Helper()
-	idx := imageIndex(t, lay)
+	idx := testkit.LayoutIndex(t, lay)
 	im, err := idx.IndexManifest()
 	if err != nil {
 		t.Fatal(err)
@@ -252,15 +231,12 @@ func editProcess(t *testing.T, bundle string, edit func(proc map[string]any)) {
 	writeFile(t, path, string(data))
 }
 
-// imageFile returns a file's contents from an image's layers, top first.
-func imageFile(t *testing.T, img v1.Image, name string) []byte {
+// eachFile reads the layers in the order given and calls fn with every
+// entry of each, until fn returns false.
+func eachFile(t *testing.T, layers []v1.Layer, fn func(h *tar.Header, r io.Reader) (more bool)) {
 	t.Helper()
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := len(layers) - 1; i >= 0; i-- {
-		rc, err := layers[i].Uncompressed()
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,19 +247,40 @@ func imageFile(t *testing.T, img v1.Image, name string) []byte {
 				break
 			}
 			if err != nil {
+				rc.Close()
 				t.Fatal(err)
 			}
-			if h.Name == name {
-				data, err := io.ReadAll(tr)
+			if !fn(h, tr) {
 				rc.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				return data
+				return
 			}
 		}
 		rc.Close()
 	}
-	t.Fatalf("no %s in the image", name)
-	return nil
+}
+
+// imageFile returns a file's contents from an image's layers, top first.
+func imageFile(t *testing.T, img v1.Image, name string) []byte {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(layers)
+	var data []byte
+	found := false
+	eachFile(t, layers, func(h *tar.Header, r io.Reader) bool {
+		if h.Name != name {
+			return true
+		}
+		if data, err = io.ReadAll(r); err != nil {
+			t.Fatal(err)
+		}
+		found = true
+		return false
+	})
+	if !found {
+		t.Fatalf("no %s in the image", name)
+	}
+	return data
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/testkit"
 )
 
 // singleWorkflow images both platforms in one job, with the settings of
@@ -66,7 +67,7 @@ func TestMatrixExample(t *testing.T) {
 	if merged.Commit != head {
 		t.Errorf("merged record from commit %s, want %s", merged.Commit, head)
 	}
-	idx, err := imageIndex(t, filepath.Join(arts, "merged", merged.Image.Layout)).IndexManifest()
+	idx, err := testkit.LayoutIndex(t, filepath.Join(arts, "merged", merged.Image.Layout)).IndexManifest()
 	if err != nil {
 		t.Fatal(err)
 	}

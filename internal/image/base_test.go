@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/testkit"
 )
 
 func TestPlatformMatches(t *testing.T) {
@@ -145,7 +146,7 @@ func TestRegistryBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := readIndex(t, o.Layout)
+	out := testkit.LayoutIndex(t, o.Layout)
 	if err := validate.Index(out); err != nil {
 		t.Fatalf("the index does not validate: %v", err)
 	}
@@ -240,7 +241,7 @@ func TestDockerBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := readIndex(t, o.Layout)
+	out := testkit.LayoutIndex(t, o.Layout)
 	if err := validate.Index(out); err != nil {
 		t.Fatalf("the index does not validate: %v", err)
 	}
@@ -336,7 +337,7 @@ func TestLayoutBase(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			im, err := readIndex(t, o.Layout).IndexManifest()
+			im, err := testkit.LayoutIndex(t, o.Layout).IndexManifest()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -384,7 +385,7 @@ func TestRegistryBaseLayersCached(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := validate.Index(readIndex(t, o.Layout)); err != nil {
+		if err := validate.Index(testkit.LayoutIndex(t, o.Layout)); err != nil {
 			t.Fatalf("build %d: %v", i+1, err)
 		}
 	}

@@ -439,7 +439,7 @@ func TestMainPrunesCache(t *testing.T) {
 	}
 
 	var want []string
-	idx := readIndex(t, filepath.Join(dist, "image"))
+	idx := testkit.LayoutIndex(t, filepath.Join(dist, "image"))
 	im, err := idx.IndexManifest()
 	if err != nil {
 		t.Fatal(err)

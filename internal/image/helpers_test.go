@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/slipwayci/slipway/internal/build"
 	"github.com/slipwayci/slipway/internal/cli"
@@ -105,27 +104,6 @@ func buildImage(t *testing.T, o Options) (Options, error) {
 	}
 	_, err := Build(context.Background(), o)
 	return o, err
-}
-
-// readIndex opens the image index that an OCI layout's index.json names.
-func readIndex(t *testing.T, dir string) v1.ImageIndex {
-	t.Helper()
-	root, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := root.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(im.Manifests) != 1 {
-		t.Fatalf("index.json lists %d manifests, want 1", len(im.Manifests))
-	}
-	idx, err := root.ImageIndex(im.Manifests[0].Digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return idx
 }
 
 // platformImage returns the image for platform p in idx.

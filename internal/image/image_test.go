@@ -28,7 +28,7 @@ func TestStaticImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx := readIndex(t, o.Layout)
+	idx := testkit.LayoutIndex(t, o.Layout)
 	if err := validate.Index(idx); err != nil {
 		t.Fatalf("the index does not validate: %v", err)
 	}
@@ -131,7 +131,7 @@ func TestLayersShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx := readIndex(t, o.Layout)
+	idx := testkit.LayoutIndex(t, o.Layout)
 	amd, _ := imageFor(t, idx, "linux/amd64").Manifest()
 	arm, _ := imageFor(t, idx, "linux/arm64").Manifest()
 	if amd.Layers[0].Digest != arm.Layers[0].Digest {

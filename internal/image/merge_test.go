@@ -12,6 +12,7 @@ import (
 
 	"github.com/slipwayci/slipway/internal/build"
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/testkit"
 )
 
 // partDist builds the sample for one platform into its own dist and
@@ -56,7 +57,7 @@ func TestMerge(t *testing.T) {
 	if merged.Image.Digest != whole.Image.Digest {
 		t.Errorf("merged index %s, one job's %s", merged.Image.Digest, whole.Image.Digest)
 	}
-	if err := validate.Index(readIndex(t, filepath.Join(out, "image"))); err != nil {
+	if err := validate.Index(testkit.LayoutIndex(t, filepath.Join(out, "image"))); err != nil {
 		t.Errorf("the merged layout does not validate: %v", err)
 	}
 	if diff := cmp.Diff(whole.Image.Platforms, merged.Image.Platforms); diff != "" {

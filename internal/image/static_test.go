@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/slipwayci/slipway/internal/testkit"
 )
 
 // tarFile is what a test checks of one tar entry.
@@ -187,7 +188,7 @@ func TestStaticBaseIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	built := readIndex(t, o.Layout)
+	built := testkit.LayoutIndex(t, o.Layout)
 	for _, arch := range []string{"amd64", "arm64"} {
 		base := imageFor(t, idx, "linux/"+arch)
 		bd, _ := base.Digest()
