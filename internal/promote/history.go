@@ -282,19 +282,15 @@ func (h *History) Append(ctx context.Context, build func(ctx context.Context, he
 		if err := h.tag(ctx, HeadTag(h.env), e.Ref); err != nil {
 			return nil, err
 		}
-		if now, _, err := h.headRef(ctx); err != nil {
+		// Ours is at the head, or behind a record whose promotion read ours
+		// there and came after it: ours stands, and appending it again
+		// would put our digest back over theirs. Otherwise another
+		// promotion replaced ours, and we lost.
+		if in, err := h.contains(ctx, e); err != nil {
 			return nil, err
-		} else if now != e.Ref {
-			// Another promotion's record is at the head. Either it replaced
-			// ours, and we lost, or its promotion read ours at the head and
-			// came after it: then ours is in the history and stands, and
-			// appending it again would put our digest back over theirs.
-			if in, err := h.contains(ctx, e); err != nil {
-				return nil, err
-			} else if !in {
-				h.Races.Add(1)
-				continue
-			}
+		} else if !in {
+			h.Races.Add(1)
+			continue
 		}
 		if _, err := h.Converge(ctx); err != nil {
 			return nil, err
