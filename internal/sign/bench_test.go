@@ -11,8 +11,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/slipwayci/slipway/internal/sigstoretest"
 	"github.com/slipwayci/slipway/internal/sign"
+	"github.com/slipwayci/slipway/internal/sigstoretest"
 )
 
 // cpuTime is the process's user and system CPU time so far.

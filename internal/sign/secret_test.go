@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipwayci/slipway/internal/sigstoretest"
 	"github.com/slipwayci/slipway/internal/sign"
+	"github.com/slipwayci/slipway/internal/sigstoretest"
 )
 
 // A Fulcio that echoes the request back in its error (as a misconfigured
