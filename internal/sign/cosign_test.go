@@ -224,7 +224,6 @@ func TestCosignVerifiesKeylessWithoutLog(t *testing.T) {
 }
 
 func TestCosignVerifiesKey(t *testing.T) {
-	s := sigstoretest.Shared(t)
 	r := registrytest.New(t, registrytest.Options{})
 	dir := t.TempDir()
 	const password = "pa55-for-the-test-key"
@@ -236,23 +235,35 @@ func TestCosignVerifiesKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The services are started only for the cases that use them.
 	for _, tc := range []struct {
-		name string
-		o    sign.Options
-		args []string
+		name  string
+		setup func(*sigstoretest.Stack) (sign.Options, []string)
+		stack bool
 	}{
-		{"no timestamp", sign.Options{Key: key}, []string{"--insecure-ignore-tlog"}},
-		{"timestamp", sign.Options{Key: key, TSAURL: s.TSAURL}, []string{"--insecure-ignore-tlog", "--use-signed-timestamps", "--trusted-root", s.TrustedRootFile}},
-		{"timestamp and log", sign.Options{Key: key, TSAURL: s.TSAURL, RekorURL: s.RekorURL, RekorVersion: 2}, []string{"--use-signed-timestamps", "--trusted-root", s.TrustedRootFile}},
+		{"no timestamp", func(*sigstoretest.Stack) (sign.Options, []string) {
+			return sign.Options{Key: key}, []string{"--insecure-ignore-tlog"}
+		}, false},
+		{"timestamp", func(s *sigstoretest.Stack) (sign.Options, []string) {
+			return sign.Options{Key: key, TSAURL: s.TSAURL}, []string{"--insecure-ignore-tlog", "--use-signed-timestamps", "--trusted-root", s.TrustedRootFile}
+		}, true},
+		{"timestamp and log", func(s *sigstoretest.Stack) (sign.Options, []string) {
+			return sign.Options{Key: key, TSAURL: s.TSAURL, RekorURL: s.RekorURL, RekorVersion: 2}, []string{"--use-signed-timestamps", "--trusted-root", s.TrustedRootFile}
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			var s *sigstoretest.Stack
+			if tc.stack {
+				s = sigstoretest.Shared(t)
+			}
+			o, args := tc.setup(s)
 			im := pushImage(t, r, "team/keyed-"+strings.ReplaceAll(tc.name, " ", "-"))
-			signer, err := sign.New(t.Context(), tc.o)
+			signer, err := sign.New(t.Context(), o)
 			if err != nil {
 				t.Fatal(err)
 			}
 			signAll(t, signer, im)
-			base := append([]string{"--key", filepath.Join(dir, "cosign.pub")}, tc.args...)
+			base := append([]string{"--key", filepath.Join(dir, "cosign.pub")}, args...)
 			if out, err := cosignCLI(t, nil, append(append([]string{"verify"}, base...), im.ref(im.index))...); err != nil {
 				t.Fatalf("cosign verify --key: %v\n%s", err, out)
 			}
