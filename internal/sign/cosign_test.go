@@ -3,8 +3,12 @@ package sign_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -353,5 +357,39 @@ func ciInfo() ci.Info {
 	return ci.Info{
 		Platform: "github", Repository: "slipwayci/demo", Ref: "refs/heads/main", Branch: "main",
 		Commit: "0123456789abcdef0123456789abcdef01234567", RunURL: "https://github.com/slipwayci/demo/actions/runs/4242",
+	}
+}
+
+// A PEM Ed25519 key, not made by cosign, verifies with cosign --key too.
+func TestCosignVerifiesEd25519Key(t *testing.T) {
+	r := registrytest.New(t, registrytest.Options{})
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	key, err := sign.ParseKey(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := key.PublicPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubFile := filepath.Join(t.TempDir(), "key.pub")
+	if err := os.WriteFile(pubFile, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := sign.New(t.Context(), sign.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := pushImage(t, r, "team/ed25519")
+	signAll(t, signer, im)
+	if out, err := cosignCLI(t, nil, "verify", "--key", pubFile, "--insecure-ignore-tlog", im.ref(im.platforms[0])); err != nil {
+		t.Fatalf("cosign verify --key (Ed25519): %v\n%s", err, out)
+	}
+	if out, err := cosignCLI(t, nil, "verify-attestation", "--type", "slsaprovenance1", "--key", pubFile, "--insecure-ignore-tlog", im.ref(im.index)); err != nil {
+		t.Fatalf("cosign verify-attestation --key (Ed25519): %v\n%s", err, out)
 	}
 }
