@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/slipwayci/slipway/internal/attest"
 	"github.com/slipwayci/slipway/internal/ci"
 	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/push"
@@ -104,52 +107,57 @@ func subjectsOf(im image) []sign.Subject {
 	return subs
 }
 
-// signAll signs what slipway push will sign, for the index and each
-// platform: the image itself, SLSA provenance, the scan statement and
-// both SBOMs, and attaches the bundles.
+// signAll signs what slipway push will sign, as internal/attest plans
+// it: for the index and each platform, the image itself, SLSA provenance,
+// the scan statement and each platform's SPDX and CycloneDX SBOMs.
 func signAll(t *testing.T, s *sign.Signer, im image) {
 	t.Helper()
-	for _, d := range append([]v1.Descriptor{im.index}, im.platforms...) {
-		st, err := sign.ImageStatement(d.Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		publish(t, im, d, mustSign(t, s, st))
-	}
+	dir := t.TempDir()
 	rec := &record.Record{Module: "example.com/demo", Version: "1.0.0", Commit: "0123456789abcdef0123456789abcdef01234567", GoVersion: "go1.26.8", Slipway: "test",
 		Image: &record.Image{Ref: im.repo.String(), Digest: im.index.Digest.String(), Base: "static"}}
 	for i, p := range im.platforms {
-		rec.Image.Platforms = append(rec.Image.Platforms, record.PlatformImage{Platform: []string{"linux/amd64", "linux/arm64"}[i], Digest: p.Digest.String()})
+		plat := []string{"linux/amd64", "linux/arm64"}[i]
+		rec.Image.Platforms = append(rec.Image.Platforms, record.PlatformImage{Platform: plat, Digest: p.Digest.String(), SBOMs: []record.SBOM{
+			writeSBOM(t, dir, plat, "spdx-2.3+json", map[string]any{
+				"spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT", "name": "demo " + plat,
+				"documentNamespace": "https://slipway.dev/spdx/demo", "creationInfo": map[string]any{"created": "2026-01-02T03:04:05Z", "creators": []string{"Tool: slipway"}},
+			}),
+			writeSBOM(t, dir, plat, "cyclonedx-1.5+json", map[string]any{"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1}),
+		}})
 	}
 	env := map[string]string{"GITHUB_SERVER_URL": "https://github.com", "GITHUB_WORKFLOW_REF": "slipwayci/demo/.github/workflows/release.yml@refs/heads/main", "GITHUB_RUN_ATTEMPT": "1"}
 	prov, err := provenance.Statement(provenance.Input{
-		Record: rec, Getenv: func(k string) string { return env[k] },
+		Record: rec, Dir: dir, Getenv: func(k string) string { return env[k] },
 		Info: ciInfo(), Started: time.Now().Add(-time.Minute),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	spdx, err := sign.NewStatement(sign.SPDXPredicate, map[string]any{
-		"spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT", "name": "demo",
-		"documentNamespace": "https://slipway.dev/spdx/demo", "creationInfo": map[string]any{"created": "2026-01-02T03:04:05Z", "creators": []string{"Tool: slipway"}},
-	}, subjectsOf(im)...)
+	scan, err := sign.NewStatement(scanPredicate, map[string]any{"verdict": map[string]any{"pass": true}}, sign.DigestSubject(im.repo.String(), im.index.Digest))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cdx, err := sign.NewStatement(sign.CycloneDXPredicate, map[string]any{"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1}, subjectsOf(im)...)
+	ev, err := attest.Plan(attest.Input{Index: im.index, Manifests: im.platforms, Record: rec, Dir: dir, Provenance: prov, Scan: scan})
 	if err != nil {
 		t.Fatal(err)
 	}
-	scan, err := sign.NewStatement(scanPredicate, map[string]any{"verdict": map[string]any{"pass": true}}, subjectsOf(im)...)
+	if _, err := attest.Sign(t.Context(), s, im.attach, ev, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeSBOM(t *testing.T, dir, plat, format string, doc any) record.SBOM {
+	t.Helper()
+	data, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, st := range [][]byte{prov, spdx, cdx, scan} {
-		b := mustSign(t, s, st)
-		for _, d := range append([]v1.Descriptor{im.index}, im.platforms...) {
-			publish(t, im, d, b)
-		}
+	name := strings.ReplaceAll(plat, "/", "_") + "." + strings.SplitN(format, "-", 2)[0] + ".json"
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		t.Fatal(err)
 	}
+	sum := sha256.Sum256(data)
+	return record.SBOM{Format: format, Path: name, SHA256: hex.EncodeToString(sum[:])}
 }
 
 func keylessSigner(t *testing.T, s *sigstoretest.Stack, job sigstoretest.GitHub, rekor bool) *sign.Signer {
@@ -191,7 +199,11 @@ func TestCosignVerifiesKeyless(t *testing.T) {
 		}
 	}
 	for _, typ := range []string{"slsaprovenance1", "spdxjson", "cyclonedx", scanPredicate} {
-		for _, d := range append([]v1.Descriptor{im.index}, im.platforms...) {
+		targets := append([]v1.Descriptor{im.index}, im.platforms...)
+		if typ == scanPredicate {
+			targets = targets[:1] // the scan statement is about the index
+		}
+		for _, d := range targets {
 			args := append(append([]string{"verify-attestation", "--type", typ}, keylessArgs(s, demoIdentity)...), im.ref(d))
 			if out, err := cosignCLI(t, nil, args...); err != nil {
 				t.Fatalf("cosign verify-attestation --type %s %s: %v\n%s", typ, d.Digest, err, out)
@@ -272,7 +284,11 @@ func TestCosignVerifiesKey(t *testing.T) {
 				t.Fatalf("cosign verify --key: %v\n%s", err, out)
 			}
 			for _, typ := range []string{"slsaprovenance1", "spdxjson", "cyclonedx", scanPredicate} {
-				args := append(append([]string{"verify-attestation", "--type", typ}, base...), im.ref(im.platforms[1]))
+				d := im.platforms[1]
+				if typ == scanPredicate {
+					d = im.index
+				}
+				args := append(append([]string{"verify-attestation", "--type", typ}, base...), im.ref(d))
 				if out, err := cosignCLI(t, nil, args...); err != nil {
 					t.Fatalf("cosign verify-attestation --key --type %s: %v\n%s", typ, err, out)
 				}

@@ -168,10 +168,12 @@ func (s *Stack) GitHubToken(g GitHub) (string, error) { return s.Issuer.GitHubTo
 
 // startFulcio runs Fulcio with an ephemeral CA, no CT log, and the test
 // issuer configured as GitHub's is on the public instance: a CI provider
-// of type github-workflow with GitHub's extension templates. HTTP and gRPC
-// share one port so Fulcio runs as one "duplex" server with no legacy
-// Unix socket of its own, which lets several stacks run side by side.
-// Its metrics listener takes only a port (it binds every interface); it
+// of type github-workflow with GitHub's extension templates. HTTP and
+// gRPC get ports of their own (sharing one makes v1.8.5 run its "duplex"
+// server, which panics registering its metrics twice), and the legacy
+// gRPC socket a path in the stack's directory rather than the fixed
+// abstract socket, so that stacks of different test processes coexist.
+// The metrics listener takes only a port (it binds every interface); it
 // gets a free one and nothing talks to it.
 func (s *Stack) startFulcio(bin string) error {
 	cfg := map[string]any{
@@ -220,21 +222,21 @@ func (s *Stack) startFulcio(bin string) error {
 	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
 		return err
 	}
-	port, err := freePort()
-	if err != nil {
-		return err
+	var ports [3]int
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return err
+		}
 	}
-	metrics, err := freePort()
-	if err != nil {
-		return err
-	}
+	port := ports[0]
 	p, err := start("fulcio", bin, "serve",
 		"--ca", "ephemeralca",
 		"--ct-log-url", "",
 		"--config-path", cfgPath,
 		"--host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--grpc-host", "127.0.0.1", "--grpc-port", strconv.Itoa(port),
-		"--metrics-port", strconv.Itoa(metrics),
+		"--grpc-host", "127.0.0.1", "--grpc-port", strconv.Itoa(ports[1]),
+		"--metrics-port", strconv.Itoa(ports[2]),
+		"--legacy-unix-domain-socket", filepath.Join(s.dir, "fulcio-legacy.sock"),
 		"--log_type", "prod",
 	)
 	if err != nil {
