@@ -2,6 +2,7 @@ package trust_test
 
 import (
 	"bytes"
+	"crypto"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -209,4 +210,31 @@ func bundleCertificate(t *testing.T, b []byte) string {
 func editJSON(t *testing.T, data []byte, edit func(map[string]any)) []byte {
 	t.Helper()
 	return editBundle(t, data, edit)
+}
+
+// A key's signature dated by the timestamp authority: the time comes from
+// the TSA, and a policy that requires it refuses the same key's bundle
+// without one.
+func TestVerifyKeyWithTimestamp(t *testing.T) {
+	s := sigstoretest.Shared(t)
+	tr, err := root.NewTrustedRootFromJSON(s.TrustedRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := newKey(t, false)
+	stamped := signWith(t, sign.Options{Key: key, TSAURL: s.TSAURL}, scanStatement(t, image))
+	bare := signWith(t, sign.Options{Key: key}, scanStatement(t, image))
+	v, err := trust.New(trust.Policy{Root: tr, Keys: []crypto.PublicKey{key.Public()}, Timestamps: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := trust.Expect{Digest: image, PredicateType: scanPredicate}
+	res, err := v.Verify(stamped, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(res.Time) > time.Minute || res.Time.After(time.Now()) {
+		t.Errorf("time = %s, want about now", res.Time)
+	}
+	wantRefused(t, v, bare, want, trust.Untrusted)
 }
