@@ -110,6 +110,31 @@ func freePort() (int, error) {
 // exits when that port is taken, so only one can run at a time, whichever
 // test process starts it.
 func lockTSA(timeout time.Duration) (unlock func(), err error) {
+	// A second stack in the same process would wait for itself.
+	held.Lock()
+	defer held.Unlock()
+	if held.n > 0 {
+		return nil, errors.New("this test process already runs a local Sigstore, and timestamp-server allows one per machine; share it with sigstoretest.Shared")
+	}
+	unlock, err = flockTSA(timeout)
+	if err != nil {
+		return nil, err
+	}
+	held.n++
+	return func() {
+		held.Lock()
+		defer held.Unlock()
+		held.n--
+		unlock()
+	}, nil
+}
+
+var held struct {
+	sync.Mutex
+	n int
+}
+
+func flockTSA(timeout time.Duration) (unlock func(), err error) {
 	path := filepath.Join(os.TempDir(), "slipway-sigstoretest-tsa.lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {

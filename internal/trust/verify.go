@@ -266,6 +266,9 @@ func KeyID(k crypto.PublicKey) (string, error) {
 // Verify verifies a bundle as published (the JSON of a Sigstore bundle
 // v0.3 with a DSSE envelope) against the policy and what is expected.
 func (v *Verifier) Verify(data []byte, want Expect) (*Result, error) {
+	if want.Digest.Algorithm == "" || want.Digest.Hex == "" {
+		return nil, errors.New("verifying a bundle needs the digest it must be about")
+	}
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(data); err != nil {
 		return nil, &Error{Reason: NotABundle, Err: fmt.Errorf("not a Sigstore bundle: %w", err)}
