@@ -116,7 +116,7 @@ func lockTSA(timeout time.Duration) (unlock func(), err error) {
 	if held.n > 0 {
 		return nil, errors.New("this test process already runs a local Sigstore, and timestamp-server allows one per machine; share it with sigstoretest.Shared")
 	}
-	unlock, err = flockTSA(timeout)
+	release, err := flockTSA(timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func lockTSA(timeout time.Duration) (unlock func(), err error) {
 		held.Lock()
 		defer held.Unlock()
 		held.n--
-		unlock()
+		release()
 	}, nil
 }
 
