@@ -36,6 +36,17 @@ func TestMain(m *testing.M) { os.Exit(sigstoretest.Main(m)) }
 
 const scanPredicate = "https://slipway.dev/attestations/scan/v1"
 
+// newRegistry starts the real registry for a test that cosign checks,
+// after making sure cosign and the registry are there.
+func newRegistry(t *testing.T) *registrytest.Registry {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("cosign is not run in -short mode")
+	}
+	sigstoretest.Need(t, "cosign", "docker-registry")
+	return registrytest.New(t, registrytest.Options{})
+}
+
 func cosignCLI(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
 	return sigstoretest.Cosign(t, env, args...)
@@ -188,7 +199,7 @@ const demoIdentity = `^https://github\.com/slipwayci/demo/\.github/workflows/rel
 
 func TestCosignVerifiesKeyless(t *testing.T) {
 	s := sigstoretest.Shared(t)
-	r := registrytest.New(t, registrytest.Options{})
+	r := newRegistry(t)
 	im := pushImage(t, r, "team/app")
 	signAll(t, keylessSigner(t, s, sigstoretest.DefaultGitHub, true), im)
 
@@ -222,7 +233,7 @@ func TestCosignVerifiesKeyless(t *testing.T) {
 // and --use-signed-timestamps.
 func TestCosignVerifiesKeylessWithoutLog(t *testing.T) {
 	s := sigstoretest.Shared(t)
-	r := registrytest.New(t, registrytest.Options{})
+	r := newRegistry(t)
 	im := pushImage(t, r, "team/nolog")
 	signer := keylessSigner(t, s, sigstoretest.DefaultGitHub, false)
 	st, _ := sign.ImageStatement(im.index.Digest)
@@ -240,7 +251,7 @@ func TestCosignVerifiesKeylessWithoutLog(t *testing.T) {
 }
 
 func TestCosignVerifiesKey(t *testing.T) {
-	r := registrytest.New(t, registrytest.Options{})
+	r := newRegistry(t)
 	dir := t.TempDir()
 	const password = "pa55-for-the-test-key"
 	// A key made by cosign itself, read by slipway.
@@ -301,7 +312,7 @@ func TestCosignVerifiesKey(t *testing.T) {
 // nothing else there to accept.
 func TestCosignRefusesTampering(t *testing.T) {
 	s := sigstoretest.Shared(t)
-	r := registrytest.New(t, registrytest.Options{})
+	r := newRegistry(t)
 	signer := keylessSigner(t, s, sigstoretest.DefaultGitHub, true)
 	verify := func(im image, d v1.Descriptor, typ string) (string, error) {
 		args := append(append([]string{"verify-attestation", "--type", typ}, keylessArgs(s, demoIdentity)...), im.ref(d))
@@ -378,7 +389,7 @@ func ciInfo() ci.Info {
 
 // A PEM Ed25519 key, not made by cosign, verifies with cosign --key too.
 func TestCosignVerifiesEd25519Key(t *testing.T) {
-	r := registrytest.New(t, registrytest.Options{})
+	r := newRegistry(t)
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)

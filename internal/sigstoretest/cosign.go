@@ -24,6 +24,7 @@ func Cosign(t testing.TB, env []string, args ...string) (string, error) {
 	if testing.Short() {
 		t.Skip("cosign is not run in -short mode")
 	}
+	Need(t, "cosign")
 	bin, err := findBin("cosign")
 	if err != nil {
 		t.Fatal(err)

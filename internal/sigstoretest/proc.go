@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -38,6 +39,21 @@ func findBin(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("sigstoretest needs %s; run make test-deps (scripts/install-test-deps.sh installs it)", name)
+}
+
+// Need finds the programs a test needs (cosign, fulcio, timestamp-server,
+// rekor-server-posix, docker-registry) or ends the test: it skips without
+// them, unless SLIPWAY_E2E=1 (make test) says they must be there.
+func Need(t testing.TB, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := findBin(n); err != nil {
+			if os.Getenv("SLIPWAY_E2E") == "1" {
+				t.Fatalf("SLIPWAY_E2E=1 but %v", err)
+			}
+			t.Skipf("%v", err)
+		}
+	}
 }
 
 // start runs bin with args. The child is killed if the test process dies,

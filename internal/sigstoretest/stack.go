@@ -7,8 +7,9 @@
 // and the trusted_root.json that names them, which sigstore-go and
 // `cosign verify --trusted-root` both read.
 //
-// The programs are those scripts/install-test-deps.sh installs; tests fail
-// with that advice when one is missing. timestamp-server serves metrics on
+// The programs are those scripts/install-test-deps.sh installs; a test
+// that needs a missing one skips with that advice, or fails under
+// SLIPWAY_E2E=1 (make test), which promises them. timestamp-server serves metrics on
 // the fixed port 2112, so only one stack runs on the machine at a time:
 // Start waits for another test process's to end. Start one per package
 // (in TestMain) rather than one per test.
@@ -73,6 +74,10 @@ func New(t testing.TB, o Options) *Stack {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("the local Sigstore is not started in -short mode")
+	}
+	Need(t, "fulcio", "timestamp-server")
+	if o.Rekor {
+		Need(t, "rekor-server-posix")
 	}
 	s, err := Start(o)
 	if err != nil {
@@ -445,6 +450,7 @@ func Shared(t testing.TB) *Stack {
 	if testing.Short() {
 		t.Skip("the local Sigstore is not started in -short mode")
 	}
+	Need(t, "fulcio", "timestamp-server", "rekor-server-posix")
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.s == nil && shared.err == nil {
