@@ -31,7 +31,7 @@ test: test-deps
 	SLIPWAY_E2E=1 $(GO) test -timeout 45m ./...
 	SLIPWAY_E2E=1 $(JSONV2) $(GO) test -timeout 20m ./internal/scan/...
 
-## test-deps: apt docker-registry runc umoci skopeo rsync, npm gitlab-ci-local, go install act and kustomize, the scanner CLIs
+## test-deps: apt docker-registry runc umoci skopeo rsync, npm gitlab-ci-local, go install act, kustomize, cosign, fulcio, timestamp-server and rekor-tiles, the scanner CLIs
 test-deps:
 	@scripts/install-test-deps.sh
 

@@ -6,6 +6,13 @@ set -euo pipefail
 ACT_VERSION=v0.2.89
 KUSTOMIZE_VERSION=v5.7.1
 GITLAB_CI_LOCAL_VERSION=4.60.1
+# Sigstore: the cosign CLI that must verify what slipway signs, and the
+# services internal/sigstoretest runs locally (Fulcio, the timestamp
+# authority, Rekor v2). Each takes minutes to compile on a cold cache.
+COSIGN_VERSION=v3.1.3
+FULCIO_VERSION=v1.8.5
+TSA_VERSION=v2.1.3
+REKOR_TILES_VERSION=v2.3.0
 
 gobin="$(go env GOPATH)/bin"
 export PATH="$gobin:$PATH"
@@ -41,6 +48,28 @@ if ! command -v gitlab-ci-local >/dev/null 2>&1 || [ "$(gitlab-ci-local --versio
   echo "install-test-deps: npm install -g gitlab-ci-local@${GITLAB_CI_LOCAL_VERSION}"
   npm install -g --no-audit --no-fund "gitlab-ci-local@${GITLAB_CI_LOCAL_VERSION}" >/dev/null
 fi
+
+# go_install_pinned BIN PACKAGE VERSION [NAME] installs PACKAGE@VERSION
+# as GOBIN/NAME (default BIN) unless the binary there was built from that
+# module version, as `go version -m` reads it.
+go_install_pinned() {
+  local bin=$1 pkg=$2 version=$3 name=${4:-$1}
+  if [ -x "$gobin/$name" ] && go version -m "$gobin/$name" 2>/dev/null | grep -qE "^\s+mod\s.*\s${version}(\s|$)"; then
+    return
+  fi
+  echo "install-test-deps: go install ${pkg}@${version}"
+  local tmp
+  tmp=$(mktemp -d)
+  mkdir -p "$gobin"
+  GOBIN="$tmp" go install "${pkg}@${version}"
+  mv "$tmp/$bin" "$gobin/$name"
+  rmdir "$tmp"
+}
+go_install_pinned cosign github.com/sigstore/cosign/v3/cmd/cosign "$COSIGN_VERSION"
+go_install_pinned fulcio github.com/sigstore/fulcio "$FULCIO_VERSION"
+go_install_pinned timestamp-server github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server "$TSA_VERSION"
+# rekor-tiles' POSIX-storage server; its package is named posix.
+go_install_pinned posix github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix "$REKOR_TILES_VERSION" rekor-server-posix
 
 # The scanners' own CLIs, at the versions slipway links, for the test that
 # checks slipway's findings agree with theirs (and for make bench).

@@ -1,0 +1,204 @@
+// Package attest decides what slipway signs for an image it published,
+// and signs and attaches it: for the index and for each platform
+// manifest, the image itself (cosign's sign predicate, which plain `cosign
+// verify` accepts), SLSA provenance, the scan's statement and each SBOM,
+// one bundle per statement, attached to every manifest the statement names.
+package attest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/sign"
+)
+
+// Evidence is one statement and the manifests its bundle is attached to.
+type Evidence struct {
+	// Name says what it is, for messages: "image", "provenance", "scan",
+	// "sbom linux/amd64 (spdx-2.3+json)".
+	Name      string
+	Statement []byte
+	Subjects  []v1.Descriptor
+}
+
+// Input is what was published and what there is to say about it.
+type Input struct {
+	// Index is the pushed image index; Manifests its platform manifests,
+	// as the index lists them.
+	Index     v1.Descriptor
+	Manifests []v1.Descriptor
+	// Record is the build's record (for the SBOMs); Dir its directory.
+	Record *record.Record
+	Dir    string
+	// Provenance is the SLSA provenance statement (provenance.Statement);
+	// nil for none.
+	Provenance []byte
+	// Scan is the scan step's statement (dist/scan.intoto.json); nil for
+	// none.
+	Scan []byte
+}
+
+// Plan lists the evidence for an image. A statement is attached only to
+// the manifests it names, so what is published always verifies for the
+// manifest it hangs on.
+func Plan(in Input) ([]Evidence, error) {
+	all := append([]v1.Descriptor{in.Index}, in.Manifests...)
+	var out []Evidence
+	for _, d := range all {
+		st, err := sign.ImageStatement(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Evidence{Name: "image", Statement: st, Subjects: []v1.Descriptor{d}})
+	}
+	for _, e := range []struct {
+		name string
+		st   []byte
+	}{{"provenance", in.Provenance}, {"scan", in.Scan}} {
+		if e.st == nil {
+			continue
+		}
+		ev, err := evidence(e.name, e.st, all)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	sboms, err := sbomEvidence(in, all)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, sboms...), nil
+}
+
+// evidence attaches a statement to the manifests among all that it names;
+// naming none of them is an error, not a silent skip.
+func evidence(name string, st []byte, all []v1.Descriptor) (Evidence, error) {
+	s, err := sign.ParseStatement(st)
+	if err != nil {
+		return Evidence{}, fmt.Errorf("the %s statement: %w", name, err)
+	}
+	ev := Evidence{Name: name, Statement: st}
+	for _, d := range all {
+		if s.Names(d.Digest) {
+			ev.Subjects = append(ev.Subjects, d)
+		}
+	}
+	if len(ev.Subjects) == 0 {
+		return Evidence{}, fmt.Errorf("the %s statement names none of the image's manifests (index %s)", name, all[0].Digest)
+	}
+	return ev, nil
+}
+
+// SBOM formats as the record names them, and the predicate types cosign
+// verify-attestation --type spdxjson and --type cyclonedx look for.
+var sbomPredicates = map[string]string{
+	"spdx-2.3+json":      sign.SPDXPredicate,
+	"cyclonedx-1.5+json": sign.CycloneDXPredicate,
+}
+
+// sbomEvidence wraps each platform's SBOMs in statements about that
+// platform's manifest and the index, the SBOM document itself as the
+// predicate, as `cosign attest --type spdxjson` does.
+func sbomEvidence(in Input, all []v1.Descriptor) ([]Evidence, error) {
+	if in.Record == nil || in.Record.Image == nil {
+		return nil, nil
+	}
+	byDigest := map[string]v1.Descriptor{}
+	for _, d := range in.Manifests {
+		byDigest[d.Digest.String()] = d
+	}
+	var out []Evidence
+	for _, p := range in.Record.Image.Platforms {
+		m, ok := byDigest[p.Digest]
+		if !ok {
+			return nil, fmt.Errorf("the record's %s manifest %s is not in the pushed index", p.Platform, p.Digest)
+		}
+		for _, sb := range p.SBOMs {
+			pt, ok := sbomPredicates[sb.Format]
+			if !ok {
+				continue
+			}
+			doc, err := readSBOM(in.Dir, sb)
+			if err != nil {
+				return nil, err
+			}
+			st, err := sign.NewStatement(pt, json.RawMessage(doc),
+				sign.DigestSubject(p.Platform, in.Index.Digest), sign.DigestSubject(p.Platform, m.Digest))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Evidence{Name: "sbom " + p.Platform + " (" + sb.Format + ")", Statement: st, Subjects: []v1.Descriptor{all[0], m}})
+		}
+	}
+	return out, nil
+}
+
+// readSBOM reads an SBOM and checks it is the one the record describes.
+func readSBOM(dir string, sb record.SBOM) ([]byte, error) {
+	path := filepath.Join(dir, filepath.FromSlash(sb.Path))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading SBOM: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != sb.SHA256 {
+		return nil, fmt.Errorf("SBOM %s changed since slipway image wrote it (sha256 %x, record says %s)", sb.Path, sum, sb.SHA256)
+	}
+	if !json.Valid(data) || !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+		return nil, fmt.Errorf("SBOM %s is not a JSON document", sb.Path)
+	}
+	return data, nil
+}
+
+// Published is a bundle attached to a manifest.
+type Published struct {
+	Evidence string
+	Subject  v1.Hash
+	Referrer v1.Descriptor
+}
+
+// Sign signs each statement once, a few at a time (each signature waits
+// on the timestamp authority), then attaches each bundle to its
+// manifests, one at a time: on a registry without the referrers API each
+// attachment rewrites the subject's fallback index.
+func Sign(ctx context.Context, s *sign.Signer, repo sign.Attacher, ev []Evidence, now time.Time) ([]Published, error) {
+	bundles := make([][]byte, len(ev))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for i, e := range ev {
+		g.Go(func() error {
+			b, err := s.Sign(gctx, e.Statement)
+			if err != nil {
+				return fmt.Errorf("signing the %s statement: %w", e.Name, err)
+			}
+			bundles[i] = b
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []Published
+	for i, e := range ev {
+		for _, d := range e.Subjects {
+			ref, err := sign.Publish(ctx, repo, d, bundles[i], now)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, Published{Evidence: e.Name, Subject: d.Digest, Referrer: ref})
+		}
+	}
+	return out, nil
+}
