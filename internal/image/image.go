@@ -233,6 +233,13 @@ func loadRecord(ctx context.Context, o Options) (*record.Record, time.Time, erro
 	if len(rec.Artifacts) == 0 {
 		return nil, time.Time{}, cli.Usagef("the record in %s lists no binaries; run slipway build first", o.Dist)
 	}
+	for _, a := range rec.Artifacts {
+		// The binary goes into the image as the record names it: a path
+		// out of dist would layer whatever it reaches.
+		if !filepath.IsLocal(filepath.FromSlash(a.Path)) {
+			return nil, time.Time{}, cli.Usagef("the record in %s names binary %s, outside it; run slipway build again", o.Dist, a.Path)
+		}
+	}
 	info, err := checkCommit(ctx, o, rec, filepath.Join(o.Dist, record.File))
 	if err != nil {
 		return nil, time.Time{}, err
@@ -426,7 +433,12 @@ func staticFilesLayer(ctx context.Context, cache layerCache, dir string, date ti
 	if err != nil {
 		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
 	}
-	src, err := staticFilesSource(dir, date)
+	t, err := openTree(dir)
+	if err != nil {
+		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
+	}
+	defer t.Close()
+	src, err := staticFilesSource(t, date)
 	if err != nil {
 		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
 	}
