@@ -140,14 +140,14 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 
 	var files []mutate.Addendum
 	if o.StaticFiles != "" {
-		add, err := staticFilesLayer(ctx, cache, o.StaticFiles, date)
+		add, err := staticFilesLayer(ctx, cache.layers, o.StaticFiles, date)
 		if err != nil {
 			return nil, err
 		}
 		files = append(files, add)
 		cfg.env = append([]string{"SLIPWAY_STATIC=/" + StaticDir}, cfg.env...)
 	}
-	if err := makeLayers(ctx, cache, targets, o.Dist, date, o.Parallel); err != nil {
+	if err := makeLayers(ctx, cache.layers, targets, o.Dist, date, o.Parallel); err != nil {
 		return nil, err
 	}
 
@@ -289,18 +289,6 @@ func (o Options) config(date time.Time) (config, error) {
 	return config{user: o.User, env: env, workdir: o.Workdir, ports: ports, labels: labels, created: date}, nil
 }
 
-// openCache opens the layer cache, or a temporary one that done removes.
-func openCache(dir string) (layerCache, func(), error) {
-	if dir != "" {
-		return layerCache{dir: dir}, func() {}, nil
-	}
-	tmp, err := os.MkdirTemp("", "slipway-image-*")
-	if err != nil {
-		return layerCache{}, nil, fmt.Errorf("creating a temporary directory: %w", err)
-	}
-	return layerCache{dir: tmp}, func() { os.RemoveAll(tmp) }, nil
-}
-
 // selectTargets pairs each built platform with the base: the ones asked
 // for (default all built) that the base offers. Windows binaries on a
 // linux base are refused outright rather than left out quietly.
@@ -400,7 +388,7 @@ func moduleName(module string) string {
 }
 
 // makeLayers makes every binary's layer, all platforms at once.
-func makeLayers(ctx context.Context, cache layerCache, targets []*target, dist string, date time.Time, parallel int) error {
+func makeLayers(ctx context.Context, cache layerStore, targets []*target, dist string, date time.Time, parallel int) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
 	for _, t := range targets {
@@ -425,7 +413,7 @@ func makeLayers(ctx context.Context, cache layerCache, targets []*target, dist s
 
 // staticFilesLayer makes the --static-files layer, the same for every
 // platform.
-func staticFilesLayer(ctx context.Context, cache layerCache, dir string, date time.Time) (mutate.Addendum, error) {
+func staticFilesLayer(ctx context.Context, cache layerStore, dir string, date time.Time) (mutate.Addendum, error) {
 	st, err := os.Stat(dir)
 	if err == nil && !st.IsDir() {
 		err = errors.New("not a directory")

@@ -180,7 +180,7 @@ func cacheLimits(size, age string) (prunePolicy, error) {
 // pruneCache trims the cache after a run. A failure costs only disk space,
 // never the build: it is one line on w, and the run goes on.
 func pruneCache(ctx context.Context, w io.Writer, dir string, p prunePolicy) {
-	res, err := layerCache{dir: dir}.prune(ctx, p)
+	res, err := prune(ctx, dir, p)
 	if res.any() {
 		fmt.Fprintf(w, "image: cache: %s\n", res)
 	}
