@@ -45,21 +45,21 @@ type caches struct {
 	blobs  blobStore
 }
 
-func cachesIn(dir string) caches {
-	return caches{layers: layerCache{dir: dir}, blobs: blobCache{dir: filepath.Join(dir, "blobs")}}
+func cachesIn(dir string, log io.Writer) caches {
+	return caches{layers: layerCache{dir: dir, log: log}, blobs: blobCache{dir: filepath.Join(dir, "blobs")}}
 }
 
 // openCache opens the caches in dir, or in a temporary directory that done
-// removes.
-func openCache(dir string) (caches, func(), error) {
+// removes. Entries dropped for not holding up are reported on log.
+func openCache(dir string, log io.Writer) (caches, func(), error) {
 	if dir != "" {
-		return cachesIn(dir), func() {}, nil
+		return cachesIn(dir, log), func() {}, nil
 	}
 	tmp, err := os.MkdirTemp("", "slipway-image-*")
 	if err != nil {
 		return caches{}, nil, fmt.Errorf("creating a temporary directory: %w", err)
 	}
-	return cachesIn(tmp), func() { os.RemoveAll(tmp) }, nil
+	return cachesIn(tmp, log), func() { os.RemoveAll(tmp) }, nil
 }
 
 // markUsed sets the files' times to now: in the cache a file's mtime is

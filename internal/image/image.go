@@ -114,7 +114,7 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 	if err != nil {
 		return nil, cli.Usage(err)
 	}
-	cache, done, err := openCache(o.Cache)
+	cache, done, err := openCache(o.Cache, o.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -22,8 +23,15 @@ import (
 // the digest of its uncompressed tar, which is fixed by the binary's bytes,
 // its path, mode and time: an unchanged binary is read and hashed, but
 // never compressed again.
+//
+// Nothing in the directory is trusted: CI restores it from a cache that
+// other jobs may write. A hit is used only once its blob is shown to unpack
+// to the very tar the source hashed to, and to have the digest and size its
+// meta gives; an entry that fails is dropped, with a line on log, and made
+// again.
 type layerCache struct {
 	dir string
+	log io.Writer // nil: io.Discard
 }
 
 // cacheFormat names how blobs are made; a change in compression makes a
@@ -60,14 +68,23 @@ func (c layerCache) layer(ctx context.Context, src source) (compressedLayer, boo
 	dir := filepath.Join(c.dir, cacheFormat)
 	blob := filepath.Join(dir, diffID.Hex+".tar.gz")
 	meta := filepath.Join(dir, diffID.Hex+".json")
-	if l, ok := readMeta(meta, blob); ok && l.DiffID == diffID {
+	l, err := cached(meta, blob, diffID)
+	if err == nil {
 		markUsed(meta, blob)
 		return l, true, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		if c.log != nil {
+			fmt.Fprintf(c.log, "image: cache: dropped the cached layer of %s (%v); making it again\n", src.desc, err)
+		}
+		// Meta first, the order a prune and a hit go by.
+		os.Remove(meta)
+		os.Remove(blob)
 	}
 	if err := ctx.Err(); err != nil {
 		return compressedLayer{}, false, err
 	}
-	l, err := compress(dir, blob, src)
+	l, err = compress(dir, blob, src)
 	if err != nil {
 		return compressedLayer{}, false, fmt.Errorf("compressing layer %s: %w", src.desc, err)
 	}
@@ -81,21 +98,70 @@ func (c layerCache) layer(ctx context.Context, src source) (compressedLayer, boo
 	return l, false, nil
 }
 
-func readMeta(meta, blob string) (compressedLayer, bool) {
+// cached returns the entry for diffID, checked: its meta names diffID, and
+// its blob has the size and digest the meta gives and unpacks to diffID. An
+// entry that is not there is fs.ErrNotExist; one that does not hold up is
+// another error, saying why.
+func cached(meta, blob string, diffID v1.Hash) (compressedLayer, error) {
 	data, err := os.ReadFile(meta)
 	if err != nil {
-		return compressedLayer{}, false
+		return compressedLayer{}, err
 	}
 	var l compressedLayer
-	if json.Unmarshal(data, &l) != nil {
-		return compressedLayer{}, false
+	if err := json.Unmarshal(data, &l); err != nil {
+		return compressedLayer{}, fmt.Errorf("reading its meta: %w", err)
 	}
-	st, err := os.Stat(blob)
-	if err != nil || st.Size() != l.Size {
-		return compressedLayer{}, false
+	if l.DiffID != diffID {
+		return compressedLayer{}, fmt.Errorf("its meta names %s", l.DiffID)
 	}
 	l.file = blob
-	return l, true
+	return l, checkBlob(l)
+}
+
+// checkBlob reads l's blob once, hashing it as it is and as it unpacks.
+// This is the price of a hit beyond hashing the source: reading and
+// unpacking a blob, but never compressing one.
+func checkBlob(l compressedLayer) error {
+	f, err := os.Open(l.file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zh := sha256.New()
+	zr := &countingReader{r: f, h: zh}
+	gz, err := gzip.NewReader(zr)
+	if err != nil {
+		return fmt.Errorf("unpacking its blob: %w", err)
+	}
+	uh := sha256.New()
+	if _, err := io.Copy(uh, gz); err != nil {
+		return fmt.Errorf("unpacking its blob: %w", err)
+	}
+	// Anything after the gzip stream is part of the blob too.
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return err
+	}
+	switch digest, diffID := fmt.Sprintf("%x", zh.Sum(nil)), fmt.Sprintf("%x", uh.Sum(nil)); {
+	case diffID != l.DiffID.Hex:
+		return fmt.Errorf("its blob unpacks to sha256:%s", diffID)
+	case digest != l.Digest.Hex || zr.n != l.Size:
+		return fmt.Errorf("its blob is sha256:%s, %d bytes; its meta says %s, %d bytes", digest, zr.n, l.Digest, l.Size)
+	}
+	return nil
+}
+
+// countingReader counts and hashes what it reads.
+type countingReader struct {
+	r io.Reader
+	h hash.Hash
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	return n, err
 }
 
 // compress writes src's gzip blob to blob through a temporary file.
