@@ -21,7 +21,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
@@ -102,6 +101,9 @@ type target struct {
 // section to the record in Dist.
 func Build(ctx context.Context, o Options) (*record.Record, error) {
 	o.defaults()
+	if err := checkLayoutDir(o.Layout); err != nil {
+		return nil, cli.Usage(err)
+	}
 	rec, date, err := loadRecord(ctx, o)
 	if err != nil {
 		return nil, err
@@ -539,40 +541,6 @@ func layoutRef(version string) string {
 		ref = ref[:128]
 	}
 	return ref
-}
-
-// writeLayout writes the index into a fresh OCI layout at dir, built aside
-// and swapped in, so dir holds either the old layout or the new one.
-func writeLayout(dir string, idx v1.ImageIndex, ref string) error {
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", parent, err)
-	}
-	staging, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating staging layout: %w", err)
-	}
-	defer os.RemoveAll(staging)
-	if err := os.Chmod(staging, 0o755); err != nil {
-		return err
-	}
-	p, err := layout.Write(staging, empty.Index)
-	if err != nil {
-		return fmt.Errorf("writing OCI layout: %w", err)
-	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{annRefName: ref})); err != nil {
-		return fmt.Errorf("writing OCI layout: %w", err)
-	}
-	old := staging + ".old"
-	if err := os.Rename(dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("replacing %s: %w", dir, err)
-	}
-	if err := os.Rename(staging, dir); err != nil {
-		os.Rename(old, dir)
-		return fmt.Errorf("replacing %s: %w", dir, err)
-	}
-	os.RemoveAll(old)
-	return nil
 }
 
 // section is the record's image section for what was written.

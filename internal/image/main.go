@@ -235,13 +235,13 @@ func report(p ci.Platform, dist string, rec *record.Record) error {
 	}
 	outputs := [][2]string{
 		{"digest", im.Digest},
-		{"layout", filepath.ToSlash(filepath.Join(dist, im.Layout))},
+		{"layout", filepath.ToSlash(record.Path(dist, im.Layout))},
 		{"platforms", strings.Join(plats, ",")},
 		{"sbom", string(js)},
 		{"record", filepath.ToSlash(filepath.Join(dist, record.File))},
 	}
 	if im.Tarball != nil {
-		outputs = append(outputs, [2]string{"tarball", filepath.ToSlash(filepath.Join(dist, im.Tarball.Path))})
+		outputs = append(outputs, [2]string{"tarball", filepath.ToSlash(record.Path(dist, im.Tarball.Path))})
 	}
 	for _, o := range outputs {
 		if err := p.SetOutput(o[0], o[1]); err != nil {
@@ -259,7 +259,7 @@ func Summary(dist string, rec *record.Record) *ci.Summary {
 		Title: fmt.Sprintf("Slipway image: %s %s", rec.Module, rec.Version),
 		Lines: []string{
 			fmt.Sprintf("index `%s` · base `%s` · entrypoint `%s`", im.Digest, im.Base, strings.Join(im.Entrypoint, " ")),
-			fmt.Sprintf("OCI layout `%s` (ref `%s`)", filepath.ToSlash(filepath.Join(dist, im.Layout)), im.Ref),
+			fmt.Sprintf("OCI layout `%s` (ref `%s`)", filepath.ToSlash(record.Path(dist, im.Layout)), im.Ref),
 		},
 		Table: ci.Table{
 			Header: []string{"Platform", "Manifest", "Size", "SBOMs"},
@@ -279,7 +279,7 @@ func Summary(dist string, rec *record.Record) *ci.Summary {
 		s.Table.Rows = append(s.Table.Rows, []string{pi.Platform, pi.Digest, cli.HumanSize(pi.Size), strings.Join(paths, ", ")})
 	}
 	if im.Tarball != nil {
-		s.Notes = append(s.Notes, fmt.Sprintf("docker load -i %s gives %s (%s)", filepath.ToSlash(filepath.Join(dist, im.Tarball.Path)), im.Tarball.Tag, im.Tarball.Platform))
+		s.Notes = append(s.Notes, fmt.Sprintf("docker load -i %s gives %s (%s)", filepath.ToSlash(record.Path(dist, im.Tarball.Path)), im.Tarball.Tag, im.Tarball.Platform))
 	}
 	return s
 }

@@ -279,7 +279,7 @@ func (c *config) scan(ctx context.Context, env cli.Env, p ci.Platform) (*report.
 // defaultImage is the layout the image step wrote into out, if any.
 func defaultImage(out string, rec *record.Record) string {
 	if rec != nil && rec.Image != nil && rec.Image.Layout != "" {
-		return "oci:" + filepath.Join(out, filepath.FromSlash(rec.Image.Layout))
+		return "oci:" + record.Path(out, rec.Image.Layout)
 	}
 	if _, err := os.Stat(filepath.Join(out, "image", "index.json")); err == nil {
 		return "oci:" + filepath.Join(out, "image")
