@@ -121,6 +121,18 @@ func ExitCode(w io.Writer, prog string, err error) int {
 	return code
 }
 
+// Reported prints err as ExitCode does, on w, and returns an error that
+// carries only its exit code, for Run not to print it again. A step whose
+// platform is known hands it that platform's stderr, which masks secrets
+// and, on GitHub, defuses workflow commands in text the step does not
+// control: an input, a registry's error body, a waiver id.
+func Reported(w io.Writer, prog string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Silent{Code: ExitCode(w, prog, err)}
+}
+
 // Run runs a step's main function with the process environment and a
 // context cancelled on SIGINT or SIGTERM, and returns the exit code, having
 // printed any error as one line on stderr.

@@ -38,7 +38,7 @@ Flags:
 `
 
 // Main runs the image step with the given process environment.
-func Main(ctx context.Context, env cli.Env) error {
+func Main(ctx context.Context, env cli.Env) (err error) {
 	fs := flag.NewFlagSet("slipway image", flag.ContinueOnError)
 	var (
 		dist        = fs.String("dist", "dist", "`directory` with the build's slipway.json; the record is updated there")
@@ -83,6 +83,9 @@ func Main(ctx context.Context, env cli.Env) error {
 		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir,
 		Step: "image", SummaryFile: filepath.Join(*dist, "image-summary.md"),
 	})
+	// From here on every error goes out through the platform's stream:
+	// it may quote an input or a registry's error body.
+	defer func() { err = cli.Reported(p.Stderr(), "slipway image", err) }()
 	if err := ci.ApplyInputs(fs, p); err != nil {
 		return cli.Usage(err)
 	}

@@ -50,7 +50,7 @@ const (
 )
 
 // Main runs the scan step with the given process environment.
-func Main(ctx context.Context, env cli.Env) error {
+func Main(ctx context.Context, env cli.Env) (err error) {
 	fs := flag.NewFlagSet("slipway scan", flag.ContinueOnError)
 	var (
 		image    = fs.String("image", "", "`image` to scan: oci:DIR[@digest], a registry reference, or none (default: the image in --out, if any)")
@@ -82,6 +82,9 @@ func Main(ctx context.Context, env cli.Env) error {
 	p, err := ci.Start(fs, ci.Options{
 		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir, Step: "scan",
 	}, func() string { return filepath.Join(*out, SummaryFile) })
+	// From here on every error goes out through the platform's stream:
+	// it may quote a waiver, a scanner's output or a registry's.
+	defer func() { err = cli.Reported(p.Stderr(), "slipway scan", err) }()
 	if err != nil {
 		return cli.Usage(err)
 	}
