@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/slipwayci/slipway/internal/ci"
 )
 
 // Exit codes shared by every step.
@@ -140,8 +142,17 @@ func Run(prog string, main func(context.Context, Env) error) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env, err := OS()
-	if err == nil {
-		err = main(ctx, env)
+	if err != nil {
+		return ExitCode(os.Stderr, prog, err)
 	}
-	return ExitCode(os.Stderr, prog, err)
+	return run(ctx, env, os.Stderr, prog, main)
+}
+
+// run is Run with its process given. An error the step has not printed
+// itself (one from before it knew its platform, quoting the command line)
+// goes through a platform stream all the same, which on GitHub defuses
+// what would read as a workflow command.
+func run(ctx context.Context, env Env, stderr io.Writer, prog string, main func(context.Context, Env) error) int {
+	w := ci.Detect(ci.Options{Getenv: env.Getenv, Stderr: stderr}).Stderr()
+	return ExitCode(w, prog, main(ctx, env))
 }
