@@ -1,8 +1,11 @@
 package image
 
 import (
+	"bytes"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,5 +50,37 @@ func TestGitHubHostileErrorCannotIssueWorkflowCommand(t *testing.T) {
 				t.Errorf("stderr issues workflow commands: %q", cmds)
 			}
 		})
+	}
+}
+
+// The attack: --source is given a clone URL with its token in it, as
+// CI_REPOSITORY_URL and many checkouts hold one. The image, its SBOMs and
+// the record name the repository without it.
+func TestSourceURLCredentialsNotInImage(t *testing.T) {
+	const token = "ghs_s3cr3tT0ken"
+	o, err := buildImage(t, Options{Source: "https://x-access-token:" + token + "@github.com/example/hello.git"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := testkit.LayoutIndex(t, o.Layout)
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Annotations[annSource]; got != "https://github.com/example/hello.git" {
+		t.Errorf("source annotation = %q, want the URL without its login", got)
+	}
+	err = filepath.WalkDir(filepath.Dir(o.Layout), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(data, []byte(token)) {
+			t.Errorf("%s holds the token", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

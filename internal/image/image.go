@@ -29,6 +29,7 @@ import (
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/gitinfo"
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // Options describe one image step.
@@ -158,7 +159,7 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 		annVersion:  rec.Version,
 		annCreated:  date.Format(time.RFC3339),
 		annTitle:    entry,
-		annSource:   o.Source,
+		annSource:   redact.URL(o.Source),
 		annLicenses: o.Licenses,
 	}
 	if anns[annSource] == "" {

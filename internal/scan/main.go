@@ -21,6 +21,7 @@ import (
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/policy"
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/safefile"
 	"github.com/slipwayci/slipway/internal/scan/govulncheck"
@@ -87,6 +88,13 @@ func Main(ctx context.Context, env cli.Env) (err error) {
 	defer func() { err = cli.Reported(p.Stderr(), "slipway scan", err) }()
 	if err != nil {
 		return cli.Usage(err)
+	}
+	// A database URL may carry a login: what quotes it is masked, and
+	// what records it records it without (redact.URL).
+	for _, u := range append([]string{*vulndb}, dbRepos.Values...) {
+		for _, s := range redact.Secrets(u) {
+			p.Mask(s)
+		}
 	}
 	c, err := configure(env, config{
 		image: *image, platform: *platform, dir: *dir, out: *out, from: *from,
