@@ -21,7 +21,7 @@ Flags:
 `
 
 // Main runs the build step with the given process environment.
-func Main(ctx context.Context, env cli.Env) error {
+func Main(ctx context.Context, env cli.Env) (err error) {
 	fs := flag.NewFlagSet("slipway build", flag.ContinueOnError)
 	var (
 		platforms = fs.String("platforms", DefaultPlatforms, "comma-separated `os/arch[/variant]` list")
@@ -43,6 +43,9 @@ func Main(ctx context.Context, env cli.Env) error {
 	p, err := ci.Start(fs, ci.Options{
 		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir, Step: "build",
 	}, func() string { return filepath.Join(*out, "summary.md") })
+	// From here on every error goes out through the platform's stream:
+	// it may quote an input or a tool's output.
+	defer func() { err = cli.Reported(p.Stderr(), "slipway build", err) }()
 	if err != nil {
 		return cli.Usage(err)
 	}

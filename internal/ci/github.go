@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/sethvargo/go-githubactions"
+
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // github runs under GitHub Actions (and act). It uses go-githubactions to
@@ -179,7 +181,8 @@ func (g *github) Info() Info {
 		info.Branch = get("GITHUB_HEAD_REF")
 	}
 	if server, id := get("GITHUB_SERVER_URL"), get("GITHUB_RUN_ID"); server != "" && info.Repository != "" && id != "" {
-		info.RunURL = server + "/" + info.Repository + "/actions/runs/" + id
+		// Recorded (promotion history, images): never with a login in it.
+		info.RunURL = redact.URL(server + "/" + info.Repository + "/actions/runs/" + id)
 	}
 	return info
 }

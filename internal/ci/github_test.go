@@ -487,6 +487,12 @@ func TestGitHubInfo(t *testing.T) {
 			env:  with(map[string]string{"GITHUB_SERVER_URL": "https://ghe.example.com"}),
 			want: info(func(i *Info) { i.RunURL = "https://ghe.example.com/octo/repo/actions/runs/42" }),
 		},
+		{
+			// The run URL is recorded (promotion history): never a login.
+			name: "server URL with a login",
+			env:  with(map[string]string{"GITHUB_SERVER_URL": "https://bot:s3cr3t@ghe.example.com"}),
+			want: info(func(i *Info) { i.RunURL = "https://ghe.example.com/octo/repo/actions/runs/42" }),
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

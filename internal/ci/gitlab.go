@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/internal/safefile"
 )
 
@@ -155,7 +156,7 @@ func (g *gitlab) Info() Info {
 		Branch:     get("CI_COMMIT_BRANCH"),
 		PR:         get("CI_MERGE_REQUEST_IID"),
 		Repository: get("CI_PROJECT_PATH"),
-		RunURL:     get("CI_JOB_URL"),
+		RunURL:     redact.URL(get("CI_JOB_URL")),
 		Actor:      get("GITLAB_USER_LOGIN"),
 	}
 	switch {

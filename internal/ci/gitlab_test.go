@@ -408,6 +408,12 @@ func TestGitLabInfo(t *testing.T) {
 			env:  map[string]string{},
 			want: func(*Info) {},
 		},
+		{
+			// The run URL is recorded (promotion history): never a login.
+			name: "job URL with a login",
+			env:  map[string]string{"CI_JOB_URL": "https://gitlab-ci-token:glcbt-s3cr3t@gitlab.example.com/group/project/-/jobs/7"},
+			want: func(*Info) {},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

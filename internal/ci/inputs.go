@@ -33,10 +33,13 @@ func ApplyInputs(fs *flag.FlagSet, p Platform) error {
 
 // Start detects the platform and fills unset flags from its inputs. The
 // summary file is named only after that, by summaryFile, since it usually
-// depends on an input such as --out.
+// depends on an input such as --out. With an error the platform is
+// returned too, for the error (which quotes the input) to be printed
+// through its stream.
 func Start(fs *flag.FlagSet, o Options, summaryFile func() string) (Platform, error) {
-	if err := ApplyInputs(fs, Detect(o)); err != nil {
-		return nil, err
+	p := Detect(o)
+	if err := ApplyInputs(fs, p); err != nil {
+		return p, err
 	}
 	if summaryFile != nil {
 		o.SummaryFile = summaryFile()

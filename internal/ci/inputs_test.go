@@ -1,7 +1,9 @@
 package ci
 
 import (
+	"bytes"
 	"flag"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -268,6 +270,9 @@ func TestStart(t *testing.T) {
 	}
 }
 
+// A bad input is an error that quotes it, and the platform comes with it,
+// for the error to go out through its stream: on GitHub, a value that
+// reads as a workflow command is defused there.
 func TestStartBadInput(t *testing.T) {
 	fs := flag.NewFlagSet("step", flag.ContinueOnError)
 	fs.Int("retries", 1, "")
@@ -275,12 +280,17 @@ func TestStartBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	called := false
-	p, err := Start(fs, Options{Getenv: env(map[string]string{"GITHUB_ACTIONS": "true", "INPUT_RETRIES": "x"})},
+	var stderr bytes.Buffer
+	p, err := Start(fs, Options{Getenv: env(map[string]string{"GITHUB_ACTIONS": "true", "INPUT_RETRIES": "##[error]x"}), Stderr: &stderr},
 		func() string { called = true; return "" })
-	if err == nil || !strings.Contains(err.Error(), "retries") || p != nil {
-		t.Errorf("Start = %v, %v; want nil and an error naming retries", p, err)
+	if err == nil || !strings.Contains(err.Error(), "retries") || p == nil {
+		t.Fatalf("Start = %v, %v; want the platform and an error naming retries", p, err)
 	}
 	if called {
 		t.Error("summaryFile was called although the inputs were bad")
+	}
+	fmt.Fprintln(p.Stderr(), err)
+	if cmds := commands(stderr.String()); len(cmds) > 0 {
+		t.Errorf("the error printed through the platform issues %+v", cmds)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/slipwayci/slipway/internal/ci"
 )
 
 // Exit codes shared by every step.
@@ -121,6 +123,18 @@ func ExitCode(w io.Writer, prog string, err error) int {
 	return code
 }
 
+// Reported prints err as ExitCode does, on w, and returns an error that
+// carries only its exit code, for Run not to print it again. A step whose
+// platform is known hands it that platform's stderr, which masks secrets
+// and, on GitHub, defuses workflow commands in text the step does not
+// control: an input, a registry's error body, a waiver id.
+func Reported(w io.Writer, prog string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Silent{Code: ExitCode(w, prog, err)}
+}
+
 // Run runs a step's main function with the process environment and a
 // context cancelled on SIGINT or SIGTERM, and returns the exit code, having
 // printed any error as one line on stderr.
@@ -128,8 +142,17 @@ func Run(prog string, main func(context.Context, Env) error) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env, err := OS()
-	if err == nil {
-		err = main(ctx, env)
+	if err != nil {
+		return ExitCode(os.Stderr, prog, err)
 	}
-	return ExitCode(os.Stderr, prog, err)
+	return run(ctx, env, os.Stderr, prog, main)
+}
+
+// run is Run with its process given. An error the step has not printed
+// itself (one from before it knew its platform, quoting the command line)
+// goes through a platform stream all the same, which on GitHub defuses
+// what would read as a workflow command.
+func run(ctx context.Context, env Env, stderr io.Writer, prog string, main func(context.Context, Env) error) int {
+	w := ci.Detect(ci.Options{Getenv: env.Getenv, Stderr: stderr}).Stderr()
+	return ExitCode(w, prog, main(ctx, env))
 }

@@ -11,16 +11,18 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/slipwayci/slipway/internal/safefile"
 )
 
 // Target is the image to pin.
@@ -60,51 +62,60 @@ type Result struct {
 
 // Rewrite pins every reference to t in the YAML files under dir. Each file
 // is rewritten atomically; with dryRun nothing is written.
+//
+// Everything is read and written through an os.Root on dir. A symlinked
+// YAML is resolved while it stays inside: its target is pinned where it is,
+// once, keeping its mode, and the link stays a link. One that leads out is
+// not followed but listed as skipped: pinning it would copy whatever it
+// points at (a kubeconfig, another checkout's secrets) into the repository
+// a workflow commits.
 func Rewrite(dir string, t Target, dryRun bool) (Result, error) {
 	m, err := newMatcher(t)
 	if err != nil {
 		return Result{}, err
 	}
-	var res Result
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return Result{}, fmt.Errorf("rewriting manifests in %s: %w", dir, err)
+	}
+	defer root.Close()
+	var (
+		res  Result
+		done []fs.FileInfo // files pinned already, reached by another name
+	)
+	err = fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if d.Name() == ".git" || (d.Name() == "templates" && isChart(filepath.Dir(path))) {
-				return filepath.SkipDir
+			if d.Name() == ".git" || (d.Name() == "templates" && isChart(root, path.Dir(name))) {
+				return fs.SkipDir
 			}
 			return nil
 		}
-		if ext := filepath.Ext(path); ext != ".yaml" && ext != ".yml" {
+		if ext := path.Ext(name); ext != ".yaml" && ext != ".yml" {
 			return nil
 		}
-		rel, _ := filepath.Rel(dir, path)
-		rel = filepath.ToSlash(rel)
-		data, err := os.ReadFile(path)
+		file := name
+		if d.Type()&fs.ModeSymlink != 0 {
+			target, why := resolve(root, name)
+			if why != "" {
+				res.Skipped = append(res.Skipped, Skipped{File: name, Reason: why})
+				return nil
+			}
+			file = target
+		} else if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := root.Stat(filepath.FromSlash(file))
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", rel, err)
+			return fmt.Errorf("reading %s: %w", file, err)
 		}
-		edits, err := m.file(data, filepath.Base(path))
-		if err != nil {
-			res.Skipped = append(res.Skipped, Skipped{File: rel, Reason: err.Error()})
+		if slices.ContainsFunc(done, func(o fs.FileInfo) bool { return os.SameFile(o, info) }) {
 			return nil
 		}
-		if len(edits) == 0 {
-			return nil
-		}
-		out, err := apply(data, edits)
-		if err != nil {
-			return fmt.Errorf("editing %s: %w", rel, err)
-		}
-		for _, e := range edits {
-			res.Changes = append(res.Changes, Change{File: rel, Line: e.line, Old: e.old, New: e.new})
-		}
-		if dryRun {
-			return nil
-		}
-		info, _ := d.Info()
-		return safefile.Write(path, out, info.Mode().Perm())
+		done = append(done, info)
+		return m.rewriteFile(root, file, info.Mode().Perm(), dryRun, &res)
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("rewriting manifests in %s: %w", dir, err)
@@ -112,8 +123,103 @@ func Rewrite(dir string, t Target, dryRun bool) (Result, error) {
 	return res, nil
 }
 
-func isChart(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, "Chart.yaml"))
+// rewriteFile pins the references in file, a regular file in root, and
+// writes it back with its mode unless dryRun.
+func (m *matcher) rewriteFile(root *os.Root, file string, perm fs.FileMode, dryRun bool, res *Result) error {
+	data, err := root.ReadFile(filepath.FromSlash(file))
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", file, err)
+	}
+	edits, err := m.file(data, path.Base(file))
+	if err != nil {
+		res.Skipped = append(res.Skipped, Skipped{File: file, Reason: err.Error()})
+		return nil
+	}
+	if len(edits) == 0 {
+		return nil
+	}
+	out, err := apply(data, edits)
+	if err != nil {
+		return fmt.Errorf("editing %s: %w", file, err)
+	}
+	for _, e := range edits {
+		res.Changes = append(res.Changes, Change{File: file, Line: e.line, Old: e.old, New: e.new})
+	}
+	if dryRun {
+		return nil
+	}
+	return writeFile(root, file, out, perm)
+}
+
+// resolve follows the symlink name, and any it leads to, as long as they
+// stay inside root, to the regular file at the end; or says why not.
+func resolve(root *os.Root, name string) (file, why string) {
+	p, link := name, ""
+	for hops := 0; hops < 40; hops++ {
+		st, err := root.Lstat(filepath.FromSlash(p))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return "", fmt.Sprintf("a symlink to %s, which does not exist", link)
+		case err != nil:
+			// A directory on the way that leads out, say.
+			return "", fmt.Sprintf("a symlink to %s, not followed: %v", link, err)
+		case st.Mode()&fs.ModeSymlink == 0 && st.Mode().IsRegular():
+			return p, ""
+		case st.Mode()&fs.ModeSymlink == 0:
+			return "", fmt.Sprintf("a symlink to %s, not a file", link)
+		}
+		if link, err = root.Readlink(filepath.FromSlash(p)); err != nil {
+			return "", err.Error()
+		}
+		next := path.Join(path.Dir(p), filepath.ToSlash(link))
+		if filepath.IsAbs(link) || !fs.ValidPath(next) {
+			return "", fmt.Sprintf("a symlink to %s, outside the manifests; not followed", link)
+		}
+		p = next
+	}
+	return "", "a symlink in a loop"
+}
+
+// writeFile replaces name in root with data atomically: a temporary file
+// beside it, renamed over it, all inside the root.
+func writeFile(root *os.Root, name string, data []byte, perm fs.FileMode) error {
+	file := filepath.FromSlash(name)
+	var (
+		tmp string
+		f   *os.File
+		err error
+	)
+	for range 10 {
+		tmp = filepath.Join(filepath.Dir(file), "."+filepath.Base(file)+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+		if f, err = root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	defer root.Remove(tmp) // a no-op once renamed
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = root.Chmod(tmp, perm)
+	}
+	if err == nil {
+		err = root.Rename(tmp, file)
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return nil
+}
+
+func isChart(root *os.Root, dir string) bool {
+	_, err := root.Stat(filepath.FromSlash(path.Join(dir, "Chart.yaml")))
 	return err == nil
 }
 

@@ -50,14 +50,14 @@ type baseImage struct {
 
 // resolveBase finds the base that spec names: static, scratch, oci:DIR with
 // an optional :tag or @digest, or an image reference in a registry.
-func resolveBase(ctx context.Context, spec, dir string, cache layerCache) (*base, error) {
+func resolveBase(ctx context.Context, spec, dir string, cache caches) (*base, error) {
 	switch {
 	case spec == BaseStatic:
 		src, err := staticBaseSource()
 		if err != nil {
 			return nil, err
 		}
-		l, _, err := cache.layer(ctx, src)
+		l, _, err := cache.layers.layer(ctx, src)
 		if err != nil {
 			return nil, err
 		}
@@ -76,7 +76,7 @@ func resolveBase(ctx context.Context, spec, dir string, cache layerCache) (*base
 		return nil, err
 	}
 	for i := range b.images {
-		b.images[i].image = cache.baseImage(b.images[i].image)
+		b.images[i].image = cacheImage(b.images[i].image, cache.blobs)
 	}
 	return b, nil
 }

@@ -21,7 +21,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
@@ -30,6 +29,7 @@ import (
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/gitinfo"
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // Options describe one image step.
@@ -102,6 +102,9 @@ type target struct {
 // section to the record in Dist.
 func Build(ctx context.Context, o Options) (*record.Record, error) {
 	o.defaults()
+	if err := checkLayoutDir(o.Layout); err != nil {
+		return nil, cli.Usage(err)
+	}
 	rec, date, err := loadRecord(ctx, o)
 	if err != nil {
 		return nil, err
@@ -114,7 +117,7 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 	if err != nil {
 		return nil, cli.Usage(err)
 	}
-	cache, done, err := openCache(o.Cache)
+	cache, done, err := openCache(o.Cache, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -140,14 +143,14 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 
 	var files []mutate.Addendum
 	if o.StaticFiles != "" {
-		add, err := staticFilesLayer(ctx, cache, o.StaticFiles, date)
+		add, err := staticFilesLayer(ctx, cache.layers, o.StaticFiles, date)
 		if err != nil {
 			return nil, err
 		}
 		files = append(files, add)
 		cfg.env = append([]string{"SLIPWAY_STATIC=/" + StaticDir}, cfg.env...)
 	}
-	if err := makeLayers(ctx, cache, targets, o.Dist, date, o.Parallel); err != nil {
+	if err := makeLayers(ctx, cache.layers, targets, o.Dist, date, o.Parallel); err != nil {
 		return nil, err
 	}
 
@@ -156,7 +159,7 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 		annVersion:  rec.Version,
 		annCreated:  date.Format(time.RFC3339),
 		annTitle:    entry,
-		annSource:   o.Source,
+		annSource:   redact.URL(o.Source),
 		annLicenses: o.Licenses,
 	}
 	if anns[annSource] == "" {
@@ -233,6 +236,13 @@ func loadRecord(ctx context.Context, o Options) (*record.Record, time.Time, erro
 	if len(rec.Artifacts) == 0 {
 		return nil, time.Time{}, cli.Usagef("the record in %s lists no binaries; run slipway build first", o.Dist)
 	}
+	for _, a := range rec.Artifacts {
+		// The binary goes into the image as the record names it: a path
+		// out of dist would layer whatever it reaches.
+		if !filepath.IsLocal(filepath.FromSlash(a.Path)) {
+			return nil, time.Time{}, cli.Usagef("the record in %s names binary %s, outside it; run slipway build again", o.Dist, a.Path)
+		}
+	}
 	info, err := checkCommit(ctx, o, rec, filepath.Join(o.Dist, record.File))
 	if err != nil {
 		return nil, time.Time{}, err
@@ -280,18 +290,6 @@ func (o Options) config(date time.Time) (config, error) {
 		return config{}, fmt.Errorf("--workdir %q must be an absolute path", o.Workdir)
 	}
 	return config{user: o.User, env: env, workdir: o.Workdir, ports: ports, labels: labels, created: date}, nil
-}
-
-// openCache opens the layer cache, or a temporary one that done removes.
-func openCache(dir string) (layerCache, func(), error) {
-	if dir != "" {
-		return layerCache{dir: dir}, func() {}, nil
-	}
-	tmp, err := os.MkdirTemp("", "slipway-image-*")
-	if err != nil {
-		return layerCache{}, nil, fmt.Errorf("creating a temporary directory: %w", err)
-	}
-	return layerCache{dir: tmp}, func() { os.RemoveAll(tmp) }, nil
 }
 
 // selectTargets pairs each built platform with the base: the ones asked
@@ -393,7 +391,7 @@ func moduleName(module string) string {
 }
 
 // makeLayers makes every binary's layer, all platforms at once.
-func makeLayers(ctx context.Context, cache layerCache, targets []*target, dist string, date time.Time, parallel int) error {
+func makeLayers(ctx context.Context, cache layerStore, targets []*target, dist string, date time.Time, parallel int) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
 	for _, t := range targets {
@@ -418,7 +416,7 @@ func makeLayers(ctx context.Context, cache layerCache, targets []*target, dist s
 
 // staticFilesLayer makes the --static-files layer, the same for every
 // platform.
-func staticFilesLayer(ctx context.Context, cache layerCache, dir string, date time.Time) (mutate.Addendum, error) {
+func staticFilesLayer(ctx context.Context, cache layerStore, dir string, date time.Time) (mutate.Addendum, error) {
 	st, err := os.Stat(dir)
 	if err == nil && !st.IsDir() {
 		err = errors.New("not a directory")
@@ -426,7 +424,12 @@ func staticFilesLayer(ctx context.Context, cache layerCache, dir string, date ti
 	if err != nil {
 		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
 	}
-	src, err := staticFilesSource(dir, date)
+	t, err := openTree(dir)
+	if err != nil {
+		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
+	}
+	defer t.Close()
+	src, err := staticFilesSource(t, date)
 	if err != nil {
 		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
 	}
@@ -539,40 +542,6 @@ func layoutRef(version string) string {
 		ref = ref[:128]
 	}
 	return ref
-}
-
-// writeLayout writes the index into a fresh OCI layout at dir, built aside
-// and swapped in, so dir holds either the old layout or the new one.
-func writeLayout(dir string, idx v1.ImageIndex, ref string) error {
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", parent, err)
-	}
-	staging, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating staging layout: %w", err)
-	}
-	defer os.RemoveAll(staging)
-	if err := os.Chmod(staging, 0o755); err != nil {
-		return err
-	}
-	p, err := layout.Write(staging, empty.Index)
-	if err != nil {
-		return fmt.Errorf("writing OCI layout: %w", err)
-	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{annRefName: ref})); err != nil {
-		return fmt.Errorf("writing OCI layout: %w", err)
-	}
-	old := staging + ".old"
-	if err := os.Rename(dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("replacing %s: %w", dir, err)
-	}
-	if err := os.Rename(staging, dir); err != nil {
-		os.Rename(old, dir)
-		return fmt.Errorf("replacing %s: %w", dir, err)
-	}
-	os.RemoveAll(old)
-	return nil
 }
 
 // section is the record's image section for what was written.

@@ -215,6 +215,9 @@ func TestMainUsageErrors(t *testing.T) {
 		{name: "record from another commit", setup: func(t *testing.T, dist string) {
 			editRecord(t, dist, func(r *record.Record) { r.Commit = strings.Repeat("a", 40) })
 		}, wantErr: "is from commit aaaaaaaaaaaa but the checkout is at"},
+		{name: "record naming a binary out of dist", setup: func(t *testing.T, dist string) {
+			editRecord(t, dist, func(r *record.Record) { r.Artifacts[0].Path = "../../.docker/config.json" })
+		}, wantErr: "names binary ../../.docker/config.json, outside it"},
 		{name: "bad label", args: []string{"--label", "no equals"}, wantErr: `--label "no equals" is not KEY=VALUE`},
 		{name: "bad annotation key", args: []string{"--annotation", "a b=c"}, wantErr: `--annotation "a b=c": key "a b" must be`},
 		{name: "bad port", args: []string{"--port", "99999"}, wantErr: "--port \"99999\" is not PORT"},

@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -24,9 +22,11 @@ type entry struct {
 	mode int64  // permission bits, with sticky/setuid where wanted
 	uid  int
 	gid  int
-	// data or file holds a regular file's contents.
+	// data or file holds a regular file's contents; file is a path, or a
+	// name in root when that is set.
 	data []byte
 	file string
+	root *os.Root
 	// tee, if set, sees the file's contents as they are read.
 	tee io.Writer
 }
@@ -83,7 +83,7 @@ func writeEntry(tw *tar.Writer, e entry, mtime time.Time) error {
 		_, err := tw.Write(e.data)
 		return err
 	}
-	f, err := os.Open(e.file)
+	f, err := e.open()
 	if err != nil {
 		return err
 	}
@@ -144,57 +144,13 @@ func binarySource(name, file, sha string, mtime time.Time) source {
 	}}
 }
 
-// staticFilesSource is a layer with the tree under dir at /srv/static.
-func staticFilesSource(dir string, mtime time.Time) (source, error) {
-	var entries []entry
-	root := StaticDir
-	entries = append(entries, parents(root+"/x")...)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		name := path.Join(root, filepath.ToSlash(rel))
-		// Symlinks are followed, as ko does for kodata: a link out of the
-		// tree would dangle in the image.
-		st, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		switch {
-		case st.IsDir() && d.Type()&fs.ModeSymlink != 0:
-			// WalkDir does not descend into it; leaving it out quietly
-			// would ship an image without those files.
-			return fmt.Errorf("%s: a symlink to a directory is not supported", p)
-		case st.IsDir():
-			if rel != "." {
-				entries = append(entries, entry{name: name, dir: true, mode: 0o755})
-			}
-		case st.Mode().IsRegular():
-			mode := int64(0o644)
-			if st.Mode()&0o111 != 0 {
-				mode = 0o755
-			}
-			// Found unreadable now, a file is a configuration error;
-			// found while layering, it would be a failure.
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			f.Close()
-			entries = append(entries, entry{name: name, mode: mode, file: p})
-		default:
-			return fmt.Errorf("%s: not a regular file or directory", p)
-		}
-		return nil
-	})
+// staticFilesSource is a layer with the tree at /srv/static.
+func staticFilesSource(t *tree, mtime time.Time) (source, error) {
+	entries, err := t.entries(".", StaticDir)
 	if err != nil {
 		return source{}, err
 	}
-	return tarSource("/"+root, entries, mtime), nil
+	return tarSource("/"+StaticDir, append(parents(StaticDir), entries...), mtime), nil
 }
 
 // StaticDir is where --static-files puts its directory in the image.

@@ -142,13 +142,22 @@ func TestLayerCacheCorrupt(t *testing.T) {
 }
 
 func TestStaticFilesLayer(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "index.html"), "<h1>hi</h1>", 0o600)
-	writeFile(t, filepath.Join(dir, "bin", "run.sh"), "#!/bin/sh", 0o700)
+	dir := filepath.Join(t.TempDir(), "static")
+	// Group-writable files, as a umask of 002 makes them, are 0644 and
+	// 0755 in the layer; narrower ones stay narrower
+	// (TestStaticFilesModesNeverWiderThanSource).
+	writeFile(t, filepath.Join(dir, "index.html"), "<h1>hi</h1>", 0o664)
+	writeFile(t, filepath.Join(dir, "bin", "run.sh"), "#!/bin/sh", 0o775)
+	for _, f := range []string{"index.html", "bin/run.sh"} {
+		if err := os.Chmod(filepath.Join(dir, f), map[string]os.FileMode{"index.html": 0o664, "bin/run.sh": 0o775}[f]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A link that stays inside is followed.
 	if err := os.Symlink("index.html", filepath.Join(dir, "home.html")); err != nil {
 		t.Fatal(err)
 	}
-	src, err := staticFilesSource(dir, date)
+	src, err := staticFilesSource(staticTree(t, dir), date)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ Flags:
 `
 
 // Main runs the image step with the given process environment.
-func Main(ctx context.Context, env cli.Env) error {
+func Main(ctx context.Context, env cli.Env) (err error) {
 	fs := flag.NewFlagSet("slipway image", flag.ContinueOnError)
 	var (
 		dist        = fs.String("dist", "dist", "`directory` with the build's slipway.json; the record is updated there")
@@ -83,6 +83,9 @@ func Main(ctx context.Context, env cli.Env) error {
 		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir,
 		Step: "image", SummaryFile: filepath.Join(*dist, "image-summary.md"),
 	})
+	// From here on every error goes out through the platform's stream:
+	// it may quote an input or a registry's error body.
+	defer func() { err = cli.Reported(p.Stderr(), "slipway image", err) }()
 	if err := ci.ApplyInputs(fs, p); err != nil {
 		return cli.Usage(err)
 	}
@@ -180,7 +183,7 @@ func cacheLimits(size, age string) (prunePolicy, error) {
 // pruneCache trims the cache after a run. A failure costs only disk space,
 // never the build: it is one line on w, and the run goes on.
 func pruneCache(ctx context.Context, w io.Writer, dir string, p prunePolicy) {
-	res, err := layerCache{dir: dir}.prune(ctx, p)
+	res, err := prune(ctx, dir, p)
 	if res.any() {
 		fmt.Fprintf(w, "image: cache: %s\n", res)
 	}
@@ -235,13 +238,13 @@ func report(p ci.Platform, dist string, rec *record.Record) error {
 	}
 	outputs := [][2]string{
 		{"digest", im.Digest},
-		{"layout", filepath.ToSlash(filepath.Join(dist, im.Layout))},
+		{"layout", filepath.ToSlash(record.Path(dist, im.Layout))},
 		{"platforms", strings.Join(plats, ",")},
 		{"sbom", string(js)},
 		{"record", filepath.ToSlash(filepath.Join(dist, record.File))},
 	}
 	if im.Tarball != nil {
-		outputs = append(outputs, [2]string{"tarball", filepath.ToSlash(filepath.Join(dist, im.Tarball.Path))})
+		outputs = append(outputs, [2]string{"tarball", filepath.ToSlash(record.Path(dist, im.Tarball.Path))})
 	}
 	for _, o := range outputs {
 		if err := p.SetOutput(o[0], o[1]); err != nil {
@@ -259,7 +262,7 @@ func Summary(dist string, rec *record.Record) *ci.Summary {
 		Title: fmt.Sprintf("Slipway image: %s %s", rec.Module, rec.Version),
 		Lines: []string{
 			fmt.Sprintf("index `%s` · base `%s` · entrypoint `%s`", im.Digest, im.Base, strings.Join(im.Entrypoint, " ")),
-			fmt.Sprintf("OCI layout `%s` (ref `%s`)", filepath.ToSlash(filepath.Join(dist, im.Layout)), im.Ref),
+			fmt.Sprintf("OCI layout `%s` (ref `%s`)", filepath.ToSlash(record.Path(dist, im.Layout)), im.Ref),
 		},
 		Table: ci.Table{
 			Header: []string{"Platform", "Manifest", "Size", "SBOMs"},
@@ -279,7 +282,7 @@ func Summary(dist string, rec *record.Record) *ci.Summary {
 		s.Table.Rows = append(s.Table.Rows, []string{pi.Platform, pi.Digest, cli.HumanSize(pi.Size), strings.Join(paths, ", ")})
 	}
 	if im.Tarball != nil {
-		s.Notes = append(s.Notes, fmt.Sprintf("docker load -i %s gives %s (%s)", filepath.ToSlash(filepath.Join(dist, im.Tarball.Path)), im.Tarball.Tag, im.Tarball.Platform))
+		s.Notes = append(s.Notes, fmt.Sprintf("docker load -i %s gives %s (%s)", filepath.ToSlash(record.Path(dist, im.Tarball.Path)), im.Tarball.Tag, im.Tarball.Platform))
 	}
 	return s
 }

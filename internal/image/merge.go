@@ -35,6 +35,9 @@ type part struct {
 // job building every platform would have made.
 func Merge(ctx context.Context, o Options, dirs []string) (*record.Record, error) {
 	o.defaults()
+	if err := checkLayoutDir(o.Layout); err != nil {
+		return nil, cli.Usage(err)
+	}
 	parts, err := loadParts(ctx, o, dirs)
 	if err != nil {
 		return nil, err
@@ -115,7 +118,7 @@ func loadParts(ctx context.Context, o Options, dirs []string) ([]*part, error) {
 		if _, err := checkCommit(ctx, o, rec, filepath.Join(dir, record.File)); err != nil {
 			return nil, err
 		}
-		idx, err := refIndex(filepath.Join(dir, filepath.FromSlash(rec.Image.Layout)), rec.Image.Digest)
+		idx, err := refIndex(record.Path(dir, rec.Image.Layout), rec.Image.Digest)
 		if err != nil {
 			return nil, cli.Usagef("--merge %s: %v", dir, err)
 		}

@@ -230,7 +230,7 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, ro runOptions) error {
 	b.Retries = max(ro.retries, 0)
 	endGroup := p.Group(fmt.Sprintf("slipway push: %s", rec.Image.Digest))
 	results, pushErr := Push(ctx, Options{
-		Layout:      filepath.Join(ro.dist, filepath.FromSlash(rec.Image.Layout)),
+		Layout:      record.Path(ro.dist, rec.Image.Layout),
 		Digest:      digest,
 		Attachments: atts,
 		To:          dests,

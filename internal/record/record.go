@@ -78,6 +78,17 @@ func Load(dir string) (*Record, error) {
 	return &r, nil
 }
 
+// Path turns a path the record holds, relative to the record's directory
+// dir or absolute where it lies outside, into one to open: an absolute one
+// as it is, a relative one joined to dir.
+func Path(dir, p string) string {
+	p = filepath.FromSlash(p)
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
 // Save writes the record into dir atomically.
 func (r *Record) Save(dir string) error {
 	r.SchemaVersion = SchemaVersion

@@ -21,6 +21,7 @@ import (
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/policy"
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/safefile"
 	"github.com/slipwayci/slipway/internal/scan/govulncheck"
@@ -50,7 +51,7 @@ const (
 )
 
 // Main runs the scan step with the given process environment.
-func Main(ctx context.Context, env cli.Env) error {
+func Main(ctx context.Context, env cli.Env) (err error) {
 	fs := flag.NewFlagSet("slipway scan", flag.ContinueOnError)
 	var (
 		image    = fs.String("image", "", "`image` to scan: oci:DIR[@digest], a registry reference, or none (default: the image in --out, if any)")
@@ -82,8 +83,18 @@ func Main(ctx context.Context, env cli.Env) error {
 	p, err := ci.Start(fs, ci.Options{
 		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir, Step: "scan",
 	}, func() string { return filepath.Join(*out, SummaryFile) })
+	// From here on every error goes out through the platform's stream:
+	// it may quote a waiver, a scanner's output or a registry's.
+	defer func() { err = cli.Reported(p.Stderr(), "slipway scan", err) }()
 	if err != nil {
 		return cli.Usage(err)
+	}
+	// A database URL may carry a login: what quotes it is masked, and
+	// what records it records it without (redact.URL).
+	for _, u := range append([]string{*vulndb}, dbRepos.Values...) {
+		for _, s := range redact.Secrets(u) {
+			p.Mask(s)
+		}
 	}
 	c, err := configure(env, config{
 		image: *image, platform: *platform, dir: *dir, out: *out, from: *from,
@@ -279,7 +290,7 @@ func (c *config) scan(ctx context.Context, env cli.Env, p ci.Platform) (*report.
 // defaultImage is the layout the image step wrote into out, if any.
 func defaultImage(out string, rec *record.Record) string {
 	if rec != nil && rec.Image != nil && rec.Image.Layout != "" {
-		return "oci:" + filepath.Join(out, filepath.FromSlash(rec.Image.Layout))
+		return "oci:" + record.Path(out, rec.Image.Layout)
 	}
 	if _, err := os.Stat(filepath.Join(out, "image", "index.json")); err == nil {
 		return "oci:" + filepath.Join(out, "image")

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/mod/modfile"
 	"golang.org/x/vuln/scan"
 
+	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/internal/report"
 )
 
@@ -218,7 +219,7 @@ func convert(s *stream, o Options, target string, locate func(*finding) []report
 		Version: Version(),
 		URL:     "https://pkg.go.dev/golang.org/x/vuln/cmd/govulncheck",
 		Targets: []string{target},
-		DB:      &report.DB{Source: s.config.DB},
+		DB:      &report.DB{Source: redact.URL(s.config.DB)},
 	}}
 	if t := s.config.DBLastModified; t != nil && !t.IsZero() {
 		res.Scanner.DB.Updated = t.UTC().Format(time.RFC3339)

@@ -7,17 +7,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,7 +45,7 @@ func TestOnlineDatabases(t *testing.T) {
 	r := registrytest.New(t, registrytest.Options{})
 	mirror := r.Host + "/mirror/trivy-db"
 	pushTrivyDB(t, fixtureDB(t), mirror+":2")
-	vulndb := serveVulnDB(t)
+	vulndb := scantest.ServeVulnDB(t)
 
 	p := newPipeline(t)
 	cache := t.TempDir() // empty: the database must be downloaded
@@ -87,8 +80,8 @@ func TestOnlineDatabases(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"GO-2021-0113", "GO-2022-1059", "GO-2020-0036"} {
-		if !vulndb.served("/ID/" + id + ".json.gz") {
-			t.Errorf("govulncheck did not fetch %s from the server; it fetched %v", id, vulndb.paths())
+		if !vulndb.Served("/ID/" + id + ".json.gz") {
+			t.Errorf("govulncheck did not fetch %s from the server; it fetched %v", id, vulndb.Paths())
 		}
 	}
 
@@ -153,134 +146,4 @@ func pushTrivyDB(t *testing.T, cacheDir, ref string) {
 	if err := remote.Write(tag, img); err != nil {
 		t.Fatalf("pushing trivy's database to %s: %v", ref, err)
 	}
-}
-
-// vulnServer serves testdata/scan/vulndb in vuln.go.dev's layout
-// (index/db.json.gz, index/modules.json.gz, ID/<id>.json.gz) and records
-// what it was asked for.
-type vulnServer struct {
-	URL string
-
-	mu  sync.Mutex
-	got []string
-}
-
-func (s *vulnServer) served(p string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Contains(s.got, p)
-}
-
-func (s *vulnServer) paths() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.got)
-}
-
-func serveVulnDB(t *testing.T) *vulnServer {
-	t.Helper()
-	dir := strings.TrimPrefix(scantest.VulnDB(t), "file://")
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no OSV records in %s: %v", dir, err)
-	}
-	// The database's modified time; the records' own are zero.
-	modified := time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC)
-	type vuln struct {
-		ID       string    `json:"id"`
-		Modified time.Time `json:"modified"`
-		Fixed    string    `json:"fixed,omitempty"`
-	}
-	modules := map[string][]vuln{}
-	content := map[string][]byte{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rec struct {
-			ID       string `json:"id"`
-			Affected []struct {
-				Package struct{ Name string } `json:"package"`
-				Ranges  []struct {
-					Events []struct{ Fixed string } `json:"events"`
-				} `json:"ranges"`
-			} `json:"affected"`
-		}
-		if err := json.Unmarshal(data, &rec); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, a := range rec.Affected {
-			v := vuln{ID: rec.ID, Modified: modified}
-			for _, r := range a.Ranges {
-				for _, e := range r.Events {
-					if e.Fixed != "" {
-						v.Fixed = e.Fixed
-					}
-				}
-			}
-			modules[a.Package.Name] = append(modules[a.Package.Name], v)
-		}
-		content["/ID/"+rec.ID+".json.gz"] = gz(t, data)
-	}
-	type module struct {
-		Path  string `json:"path"`
-		Vulns []vuln `json:"vulns"`
-	}
-	var index []module
-	for _, p := range slices.Sorted(func(yield func(string) bool) {
-		for p := range modules {
-			if !yield(p) {
-				return
-			}
-		}
-	}) {
-		index = append(index, module{p, modules[p]})
-	}
-	content["/index/modules.json.gz"] = gz(t, mustJSON(t, index))
-	content["/index/db.json.gz"] = gz(t, mustJSON(t, map[string]time.Time{"modified": modified}))
-
-	s := &vulnServer{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := path.Clean(r.URL.Path)
-		s.mu.Lock()
-		s.got = append(s.got, p)
-		s.mu.Unlock()
-		data, ok := content[p]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		if r.Method == http.MethodHead {
-			w.Header().Set("Content-Length", fmt.Sprint(len(data)))
-			return
-		}
-		w.Write(data)
-	}))
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
-	return s
-}
-
-func gz(t *testing.T, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	data, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/aquasecurity/trivy/pkg/types"
 	"github.com/aquasecurity/trivy/pkg/vulnerability"
 
+	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/scan"
 )
@@ -187,7 +188,11 @@ func openDB(ctx context.Context, cacheDir string, o scan.ImageOptions) (*report.
 	if err := db.Init(dir); err != nil {
 		return nil, fmt.Errorf("opening trivy database in %s: %w", dir, err)
 	}
-	info := &report.DB{Source: strings.Join(repos, ", ")}
+	shown := make([]string, len(repos))
+	for i, r := range repos {
+		shown[i] = redact.URL(r)
+	}
+	info := &report.DB{Source: strings.Join(shown, ", ")}
 	if o.Offline {
 		info.Source = "offline, " + dir
 	}
