@@ -52,7 +52,7 @@ func newOrigin(ctx context.Context, o *Options) (*origin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the module to scan: %w", err)
 	}
-	mf, err := modfile.ParseLax("go.mod", data, nil)
+	mf, err := modfile.Parse("go.mod", data, nil) // ParseLax would drop replace directives
 	if err != nil {
 		return nil, fmt.Errorf("reading the module to scan: %w", err)
 	}

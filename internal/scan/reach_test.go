@@ -262,6 +262,21 @@ func TestOrigin(t *testing.T) {
 	if _, ours := (*origin)(nil).ours(Binary{Info: info("example.com/app")}); ours {
 		t.Error("with no source analysis a binary is ours")
 	}
+	// A replaced module counts at its replacement's version, as the
+	// binary records it.
+	dir := t.TempDir()
+	gomod := "module example.com/app\n\ngo 1.22\n\nrequire github.com/gobuffalo/pop/v6 v6.1.2\n\nreplace github.com/gobuffalo/pop/v6 => github.com/ory/pop/v6 v6.2.1\n"
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g2, err := newOrigin(t.Context(), &Options{Dir: dir, Module: "example.com/app", Env: scantest.Environ()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced := info("example.com/app", &debug.Module{Path: "github.com/gobuffalo/pop/v6", Version: "v6.1.2", Replace: &debug.Module{Path: "github.com/ory/pop/v6", Version: "v6.2.1"}})
+	if _, ours := g2.ours(Binary{Info: replaced}); !ours {
+		t.Errorf("a binary with go.mod's replacement is not ours (requires %v)", g2.requires)
+	}
 	other := Binary{Info: &buildinfo.BuildInfo{GoVersion: "go1.25.3 X:jsonv2"}}
 	if g.sameToolchain(other) || !g.sameToolchain(Binary{Info: &buildinfo.BuildInfo{GoVersion: "go1.26.8 X:jsonv2"}}) {
 		t.Error("sameToolchain compares the Go release")

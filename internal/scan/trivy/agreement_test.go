@@ -111,8 +111,8 @@ func TestAgreesWithCLIs(t *testing.T) {
 		if diff := cmp.Diff(theirs, got); diff != "" || len(got) == 0 {
 			t.Errorf("trivy CLI (-) vs slipway (+):\n%s", diff)
 		}
-		if os := tr.Metadata.OS.Family + " " + tr.Metadata.OS.Name; os != rep.Scan.Image.OS {
-			t.Errorf("trivy CLI sees %q, slipway %q", os, rep.Scan.Image.OS)
+		if os := tr.Metadata.OS.Family + " " + tr.Metadata.OS.Name; os != rep.Scan.Image.Platforms[0].OS {
+			t.Errorf("trivy CLI sees %q, slipway %q", os, rep.Scan.Image.Platforms[0].OS)
 		}
 	})
 
