@@ -12,10 +12,12 @@ import (
 )
 
 // plan lists the scanners to run, in lanes that run side by side, each
-// lane one scanner after the other. The source analyses share a lane:
-// each type-checks the whole program, and side by side they would add up
-// their memory. The image's scanners, light next to them, take the
-// other.
+// lane one scanner after the other. govulncheck's source analyses share a
+// lane: each type-checks and builds SSA for the whole program, most of a
+// scan's memory, and side by side they would add it up. gosec (one
+// package at a time, its dependencies from export data) and the image's
+// scanners are light next to them and take the other lane, so that they
+// cost no wall time beside the source analysis.
 func plan(ctx context.Context, o *Options, db VulnDB) ([][]Scanner, error) {
 	var source, image []Scanner
 	gv := govulncheck.Options{DB: o.VulnDB, Env: o.Env, Root: o.Root}
@@ -33,7 +35,7 @@ func plan(ctx context.Context, o *Options, db VulnDB) ([][]Scanner, error) {
 		}
 	}
 	if o.Dir != "" && o.enabled(Gosec) {
-		source = append(source, &weaknesses{dir: o.Dir, label: rel(o.Root, o.Dir), root: o.Root})
+		image = append(image, &weaknesses{dir: o.Dir, label: rel(o.Root, o.Dir), root: o.Root})
 	}
 	several := len(o.Images) > 1
 	if o.enabled(Trivy) {
