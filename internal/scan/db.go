@@ -1,8 +1,10 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/slipwayci/slipway/internal/scan/govulncheck"
 )
@@ -34,7 +36,10 @@ func (e *DBError) Unwrap() error { return e.Err }
 func openDatabases(ctx context.Context, o *Options) (VulnDB, error) {
 	if o.enabled(Govulncheck) && (o.Dir != "" || len(o.Images) > 0) {
 		if err := govulncheck.CheckDB(ctx, o.VulnDB); err != nil {
-			return nil, &DBError{DB: GovulncheckDB, Where: o.VulnDB, Missing: true, Err: err}
+			// A server that does not answer may answer later; a folder
+			// that is not there never will.
+			remote := strings.HasPrefix(o.VulnDB, "http://") || strings.HasPrefix(o.VulnDB, "https://") || o.VulnDB == ""
+			return nil, &DBError{DB: GovulncheckDB, Where: cmp.Or(o.VulnDB, govulncheck.DefaultDB), Missing: !remote, Err: err}
 		}
 	}
 	trivy := o.enabled(Trivy) && len(o.Images) > 0
