@@ -113,9 +113,12 @@ func (g *origin) sameToolchain(b Binary) bool {
 	return goRelease(b.Info.GoVersion) == goRelease(g.goVersion)
 }
 
-// goRelease drops what follows the version, such as " X:jsonv2".
+// goRelease is the Go release of a version as the toolchain or a binary
+// states it, without the experiments that may follow: "go1.26.8" of
+// "go1.26.8-X:jsonv2" or "go1.26.8 X:jsonv2".
 func goRelease(v string) string {
 	v, _, _ = strings.Cut(strings.TrimSpace(v), " ")
+	v, _, _ = strings.Cut(v, "-X:")
 	return v
 }
 

@@ -278,7 +278,12 @@ func TestOrigin(t *testing.T) {
 		t.Errorf("a binary with go.mod's replacement is not ours (requires %v)", g2.requires)
 	}
 	other := Binary{Info: &buildinfo.BuildInfo{GoVersion: "go1.25.3 X:jsonv2"}}
-	if g.sameToolchain(other) || !g.sameToolchain(Binary{Info: &buildinfo.BuildInfo{GoVersion: "go1.26.8 X:jsonv2"}}) {
+	for v, same := range map[string]bool{"go1.26.8": true, "go1.26.8 X:jsonv2": true, "go1.26.8-X:jsonv2": true, "go1.25.3": false, "go1.26.80": false} {
+		if got := g.sameToolchain(Binary{Info: &buildinfo.BuildInfo{GoVersion: v}}); got != same {
+			t.Errorf("sameToolchain(%s) = %v, want %v", v, got, same)
+		}
+	}
+	if g.sameToolchain(other) {
 		t.Error("sameToolchain compares the Go release")
 	}
 }
