@@ -8,9 +8,12 @@
 package scan
 
 import (
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/slipwayci/slipway/bench/internal/benchkit"
@@ -18,13 +21,16 @@ import (
 	"github.com/slipwayci/slipway/internal/testkit"
 )
 
-// apps are the two services scanned: the vulnerable sample, which calls
-// into a vulnerable package (so govulncheck must follow calls), and the
-// hello service, a clean one (net/http and no vulnerable import), the
-// common case.
+// apps are the services scanned: the vulnerable sample, which calls into
+// a vulnerable package (so govulncheck must follow calls), the hello
+// service, a clean one (net/http and no vulnerable import), the common
+// case, and a real service fetched through the Go proxy
+// (benchkit.RealService), scanned with the real Go vulnerability
+// database.
 var apps = []struct{ name, pkg string }{
 	{"vulnerable", "."},
 	{"hello", "./cmd/hello"},
+	{"service", "."},
 }
 
 func setup(b *testing.B, app, pkg string) benchkit.ScanInputs {
@@ -48,12 +54,17 @@ func setup(b *testing.B, app, pkg string) benchkit.ScanInputs {
 		}
 		return d
 	}
-	in := benchkit.ScanInputs{Dir: testkit.SampleRepo(b, app, dir("repo")), Cache: dir("trivy-cache"),
-		VulnDB: scantest.VulnDB(b), CLIs: clis, Env: scantest.Environ()}
+	var in benchkit.ScanInputs
+	if app == "service" {
+		in = service(b, dir("repo"))
+	} else {
+		in = benchkit.ScanInputs{Dir: testkit.SampleRepo(b, app, dir("repo")), VulnDB: scantest.VulnDB(b), Env: scantest.Environ()}
+	}
+	in.Cache, in.CLIs = dir("trivy-cache"), clis
 	in.Bin = filepath.Join(dir("bin"), app)
 	build := exec.Command("go", "build", "-trimpath", "-o", in.Bin, pkg)
 	build.Dir = in.Dir
-	build.Env = append(scantest.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+	build.Env = append(slices.Clone(in.Env), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("building %s: %v\n%s", app, err, out)
 	}
@@ -85,10 +96,33 @@ func setup(b *testing.B, app, pkg string) benchkit.ScanInputs {
 	return in
 }
 
+// service fetches benchkit.RealService into dir, with the whole of the
+// pinned Go vulnerability database: the inputs but the binary and image.
+func service(b *testing.B, dir string) benchkit.ScanInputs {
+	b.Helper()
+	s, err := benchkit.FetchService(benchkit.RealService, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	vulndb, err := benchkit.ModuleDir(benchkit.VulnDBModule)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Offline like the samples, but from the module cache, not vendor/.
+	env := slices.DeleteFunc(scantest.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOFLAGS=") })
+	return benchkit.ScanInputs{Dir: dir, Service: &s, Env: append(env, "GOFLAGS=-buildvcs=false"),
+		VulnDB: (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(vulndb, "data", "osv"))}).String()}
+}
+
 func BenchmarkScan(b *testing.B) {
 	for _, app := range apps {
 		b.Run(app.name, func(b *testing.B) {
 			in := setup(b, app.name, app.pkg)
+			if app.name == "service" && os.Getenv("SLIPWAY_BENCH_INPUTS") != "" {
+				// make bench times the real service itself; its inputs
+				// are all it needs from here.
+				return
+			}
 			run := func(b *testing.B, argv []string) {
 				if err := in.RunScan(argv); err != nil {
 					b.Fatal(err)

@@ -29,12 +29,17 @@ import (
 // before it.
 var promoteT0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-// promoteScan is a statement as slipway scan writes it about digest.
-func promoteScan(digest string, pass bool, high int, finished time.Time) string {
-	alg, hex, _ := strings.Cut(digest, ":")
-	return fmt.Sprintf(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"hello","digest":{%q:%q}}],
+// promoteScan is a statement as slipway scan writes it about digests: the
+// index and every platform manifest it scanned.
+func promoteScan(digests []string, pass bool, high int, finished time.Time) string {
+	var subjects []string
+	for _, d := range digests {
+		alg, hex, _ := strings.Cut(d, ":")
+		subjects = append(subjects, fmt.Sprintf(`{"name":"hello","digest":{%q:%q}}`, alg, hex))
+	}
+	return fmt.Sprintf(`{"_type":"https://in-toto.io/Statement/v1","subject":[%s],
 "predicateType":"https://slipway.dev/attestations/scan/v1","predicate":{"counts":{"critical":0,"high":%d,"medium":2,"low":1,"unknown":0,"waived":1},
-"verdict":{"pass":%v,"failOn":"high"},"startedOn":%q,"finishedOn":%q}}`, alg, hex, high, pass, finished.Add(-time.Minute).Format(time.RFC3339), finished.Format(time.RFC3339))
+"verdict":{"pass":%v,"failOn":"high"},"startedOn":%q,"finishedOn":%q}}`, strings.Join(subjects, ","), high, pass, finished.Add(-time.Minute).Format(time.RFC3339), finished.Format(time.RFC3339))
 }
 
 // promoteDir is a copy of the pushed sample with a scan statement about its
@@ -50,7 +55,11 @@ func promoteDir(t *testing.T, pass bool) string {
 	if !pass {
 		high = 3
 	}
-	writeFile(t, filepath.Join(dir, "dist", "scan.intoto.json"), promoteScan(rec.Image.Digest, pass, high, promoteT0.Add(-time.Hour)))
+	digests := []string{rec.Image.Digest}
+	for _, p := range rec.Image.Platforms {
+		digests = append(digests, p.Digest)
+	}
+	writeFile(t, filepath.Join(dir, "dist", "scan.intoto.json"), promoteScan(digests, pass, high, promoteT0.Add(-time.Hour)))
 	return dir
 }
 

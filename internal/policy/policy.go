@@ -5,7 +5,6 @@ package policy
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +19,35 @@ type Rule struct {
 	// reached (imported or required only). Findings that were not
 	// analysed, such as OS packages, still count.
 	ReachableOnly bool
+	// Unknown is what a vulnerability that no database grades does; the
+	// zero value is UnknownCalled.
+	Unknown Unknown
+}
+
+// Unknown is the rule for vulnerabilities of unknown severity. The Go
+// vulnerability database grades nothing, so most Go findings are
+// UNKNOWN unless trivy's database knows them by an alias; ranked below
+// low, a called one would pass any --fail-on but unknown, where
+// govulncheck itself fails on it.
+type Unknown string
+
+const (
+	// UnknownCalled fails, under any --fail-on, an ungraded
+	// vulnerability that the code calls (or that is linked into a
+	// binary with no source here) and that has a fixed version: there is
+	// something to do about it. The default.
+	UnknownCalled Unknown = "called"
+	// UnknownNever ranks it below low: it fails only --fail-on unknown.
+	UnknownNever Unknown = "never"
+)
+
+// ParseUnknown reads --fail-unknown.
+func ParseUnknown(s string) (Unknown, error) {
+	switch u := Unknown(strings.ToLower(strings.TrimSpace(s))); u {
+	case UnknownCalled, UnknownNever:
+		return u, nil
+	}
+	return "", fmt.Errorf("--fail-unknown: %q is not called or never", s)
 }
 
 // ParseFailOn reads --fail-on: a severity, or "none".
@@ -45,10 +73,18 @@ type Target struct {
 // An expired waiver waives nothing and fails the scan on its own, so that
 // it is renewed or removed rather than forgotten.
 func Evaluate(findings []*report.Finding, waivers []Waiver, rule Rule, target Target, now time.Time) *report.Verdict {
+	if rule.Unknown == "" {
+		rule.Unknown = UnknownCalled
+	}
 	v := &report.Verdict{FailOn: "none", ReachableOnly: rule.ReachableOnly}
 	if rule.FailOn != "" {
 		v.FailOn = strings.ToLower(string(rule.FailOn))
+		v.UnknownFails = string(rule.Unknown)
 	}
+	// One entry per failing finding: the reasons count what the counts
+	// count. An ID that two findings share (one CVE in an OS package and
+	// a Go module) is told apart by its package.
+	var bySeverity, ungraded []*report.Finding
 	uses := make([]report.WaiverUse, len(waivers))
 	for i, w := range waivers {
 		uses[i] = report.WaiverUse{ID: w.ID, Reason: w.Reason, Expires: w.Expires.String(), Expired: w.Expired(now)}
@@ -65,17 +101,28 @@ func Evaluate(findings []*report.Finding, waivers []Waiver, rule Rule, target Ta
 			}
 		}
 		v.Counts.Add(f)
-		if fails(f, rule) && !slices.Contains(v.Failing, f.ID) {
-			v.Failing = append(v.Failing, f.ID)
+		switch {
+		case fails(f, rule):
+			bySeverity = append(bySeverity, f)
+		case failsUngraded(f, rule):
+			ungraded = append(ungraded, f)
 		}
 	}
-	if n := len(v.Failing); n > 0 {
+	if n := len(bySeverity); n > 0 {
 		reach := ""
 		if rule.ReachableOnly {
 			reach = " not shown unreachable"
 		}
+		names := names(bySeverity, findings)
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s at or above %s%s: %s",
-			n, plural(n, "finding"), v.FailOn, reach, list(v.Failing, 10)))
+			n, plural(n, "finding"), v.FailOn, reach, list(names, 10)))
+		v.Failing = append(v.Failing, names...)
+	}
+	if n := len(ungraded); n > 0 {
+		names := names(ungraded, findings)
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s of unknown severity, reachable and fixed upstream (--fail-unknown %s): %s",
+			n, plural(n, "vulnerability", "vulnerabilities"), rule.Unknown, list(names, 10)))
+		v.Failing = append(v.Failing, names...)
 	}
 	for _, u := range uses {
 		if u.Expired {
@@ -97,6 +144,37 @@ func fails(f *report.Finding, rule Rule) bool {
 	return f.Severity.Rank() >= rule.FailOn.Rank()
 }
 
+// failsUngraded is the Unknown rule: a vulnerability nobody graded that
+// is reached, with a fix to take.
+func failsUngraded(f *report.Finding, rule Rule) bool {
+	return rule.FailOn != "" && rule.Unknown == UnknownCalled && !f.Waived() &&
+		f.Kind == report.Vulnerability && f.Severity == report.Unknown && f.FixedVersion != "" &&
+		(f.Reachability == report.Called || f.Reachability == report.Linked)
+}
+
+// names names each finding by its ID and, where another finding has the
+// same ID, by its package (a vulnerability) or place (a weakness).
+func names(fs, all []*report.Finding) []string {
+	ids := map[string]int{}
+	for _, f := range all {
+		ids[f.ID]++
+	}
+	out := make([]string, 0, len(fs))
+	for _, f := range fs {
+		switch {
+		case ids[f.ID] < 2:
+			out = append(out, f.ID)
+		case f.Kind == report.Weakness && len(f.Locations) > 0:
+			out = append(out, f.ID+" at "+f.Locations[0].String())
+		case f.Package != "":
+			out = append(out, f.ID+" in "+f.Package)
+		default:
+			out = append(out, f.ID)
+		}
+	}
+	return out
+}
+
 func list(ids []string, max int) string {
 	if len(ids) <= max {
 		return strings.Join(ids, ", ")
@@ -104,9 +182,12 @@ func list(ids []string, max int) string {
 	return strings.Join(ids[:max], ", ") + fmt.Sprintf(" and %d more", len(ids)-max)
 }
 
-func plural(n int, word string) string {
+func plural(n int, word string, plural ...string) string {
 	if n == 1 {
 		return word
+	}
+	if len(plural) > 0 {
+		return plural[0]
 	}
 	return word + "s"
 }

@@ -239,3 +239,89 @@ func TestExpiryIsInclusive(t *testing.T) {
 		t.Error("a waiver without expiry expired")
 	}
 }
+
+// TestUnknownSeverity: a Go vulnerability nobody grades fails by default
+// when the code reaches it and a fix exists, as govulncheck fails on it;
+// --fail-unknown never ranks it below low.
+func TestUnknownSeverity(t *testing.T) {
+	ungraded := func(id string, r report.Reachability, fixed string) *report.Finding {
+		return &report.Finding{ID: id, Kind: report.Vulnerability, Severity: report.Unknown, Package: "golang.org/x/text",
+			FixedVersion: fixed, Reachability: r, Ecosystem: "go"}
+	}
+	all := func() []*report.Finding {
+		return []*report.Finding{
+			ungraded("GO-2021-0113", report.Called, "v0.3.7"),
+			ungraded("GO-2023-2102", report.Linked, "v0.17.0"),
+			ungraded("GO-2022-1059", report.Imported, "v0.3.8"),
+			ungraded("GO-2020-0036", report.Required, "v2.2.8"),
+			ungraded("GO-2024-9999", report.Called, ""), // no fix to take
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		rule    Rule
+		waivers []Waiver
+		failing []string
+		reasons []string
+	}{
+		{
+			name:    "by default a reached one with a fix fails whatever --fail-on",
+			rule:    Rule{FailOn: report.Critical},
+			failing: []string{"GO-2021-0113", "GO-2023-2102"},
+			reasons: []string{"2 vulnerabilities of unknown severity, reachable and fixed upstream (--fail-unknown called): GO-2021-0113, GO-2023-2102"},
+		},
+		{
+			name:    "unless waived",
+			rule:    Rule{FailOn: report.High},
+			waivers: []Waiver{{ID: "GO-2021-0113", Reason: "input is trusted"}},
+			failing: []string{"GO-2023-2102"},
+			reasons: []string{"1 vulnerability of unknown severity, reachable and fixed upstream (--fail-unknown called): GO-2023-2102"},
+		},
+		{
+			name: "never ranks it below low",
+			rule: Rule{FailOn: report.Low, Unknown: UnknownNever},
+		},
+		{
+			name:    "--fail-on unknown fails every one, counted once",
+			rule:    Rule{FailOn: report.Unknown},
+			failing: []string{"GO-2021-0113", "GO-2023-2102", "GO-2022-1059", "GO-2020-0036", "GO-2024-9999"},
+			reasons: []string{"5 findings at or above unknown: GO-2021-0113, GO-2023-2102, GO-2022-1059, GO-2020-0036, GO-2024-9999"},
+		},
+		{
+			name: "--fail-on none fails nothing",
+			rule: Rule{},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := Evaluate(all(), tc.waivers, tc.rule, Target{}, now)
+			if diff := cmp.Diff(tc.failing, v.Failing); diff != "" {
+				t.Errorf("Failing (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.reasons, v.Reasons); diff != "" {
+				t.Errorf("Reasons (-want +got):\n%s", diff)
+			}
+			if v.Pass != (len(tc.failing) == 0) {
+				t.Errorf("Pass = %v with failing %v", v.Pass, v.Failing)
+			}
+		})
+	}
+}
+
+// TestFailingCountsFindings: the verdict counts findings, as the totals
+// do, even where two share an ID.
+func TestFailingCountsFindings(t *testing.T) {
+	fs := []*report.Finding{
+		{ID: "CVE-2024-0001", Kind: report.Vulnerability, Severity: report.High, Package: "openssl", Ecosystem: "debian"},
+		{ID: "CVE-2024-0001", Kind: report.Vulnerability, Severity: report.High, Package: "github.com/acme/tls", Ecosystem: "go"},
+		{ID: "G404", Kind: report.Weakness, Severity: report.High, Locations: []report.Location{{Path: "a.go", Line: 1}}},
+		{ID: "G404", Kind: report.Weakness, Severity: report.High, Locations: []report.Location{{Path: "b.go", Line: 2}}},
+	}
+	v := Evaluate(fs, nil, Rule{FailOn: report.High}, Target{}, now)
+	want := []string{"4 findings at or above high: CVE-2024-0001 in openssl, CVE-2024-0001 in github.com/acme/tls, G404 at a.go:1, G404 at b.go:2"}
+	if diff := cmp.Diff(want, v.Reasons); diff != "" {
+		t.Errorf("Reasons (-want +got):\n%s", diff)
+	}
+	if len(v.Failing) != v.Counts.High {
+		t.Errorf("%d failing, %d high", len(v.Failing), v.Counts.High)
+	}
+}

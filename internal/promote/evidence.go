@@ -21,9 +21,12 @@ import (
 type registryEvidence struct {
 	src *push.Repository
 	// digest is the image; manifests are it and, for an index, the
-	// manifests it lists, since SBOMs are attached per platform.
+	// manifests it lists, since SBOMs are attached per platform. platforms
+	// are the images a scan must cover: every platform's of an index, or
+	// the image itself.
 	digest    v1.Hash
 	manifests []v1.Hash
+	platforms []v1.Descriptor
 	history   func(ctx context.Context, env string) (*History, error)
 
 	once sync.Once
@@ -120,7 +123,7 @@ func (e *registryEvidence) Scans(ctx context.Context) ([]Scan, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, ok := parseScan(data, e.manifests)
+		s, ok := parseScan(data, e.manifests, e.platforms)
 		if !ok {
 			continue
 		}
@@ -161,16 +164,29 @@ type scanStatement struct {
 }
 
 // parseScan reads a scan statement about one of digests; false if it is
-// anything else.
-func parseScan(data []byte, digests []v1.Hash) (Scan, bool) {
+// anything else. The platform images it does not name are Unscanned.
+func parseScan(data []byte, digests []v1.Hash, platforms []v1.Descriptor) (Scan, bool) {
 	var st scanStatement
 	if data == nil || json.Unmarshal(data, &st) != nil || st.Type != StatementType || st.PredicateType != ScanPredicateType {
 		return Scan{}, false
 	}
 	about := false
+	var named []v1.Hash
 	for _, s := range st.Subject {
 		for alg, hex := range s.Digest {
-			about = about || slices.Contains(digests, v1.Hash{Algorithm: alg, Hex: hex})
+			h := v1.Hash{Algorithm: alg, Hex: hex}
+			named = append(named, h)
+			about = about || slices.Contains(digests, h)
+		}
+	}
+	var unscanned []string
+	for _, p := range platforms {
+		if !slices.Contains(named, p.Digest) {
+			u := p.Digest.String()
+			if p.Platform != nil {
+				u += " " + p.Platform.String()
+			}
+			unscanned = append(unscanned, u)
 		}
 	}
 	t, err := time.Parse(time.RFC3339, st.Predicate.FinishedOn)
@@ -191,5 +207,5 @@ func parseScan(data []byte, digests []v1.Hash) (Scan, bool) {
 	if st.Predicate.Verdict.Pass {
 		verdict = "pass"
 	}
-	return Scan{Time: t, Verdict: verdict, MaxSeverity: worst}, true
+	return Scan{Time: t, Verdict: verdict, MaxSeverity: worst, Unscanned: unscanned}, true
 }

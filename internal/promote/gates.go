@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -46,6 +47,10 @@ type Scan struct {
 	MaxSeverity string
 	// Record is the attestation's digest.
 	Record string
+	// Unscanned are the image's platform manifests that the statement does
+	// not name ("sha256:… linux/arm64"): it is evidence about the image
+	// only when there are none.
+	Unscanned []string
 }
 
 // Verdict is one gate's answer.
@@ -179,7 +184,14 @@ func scanGate(g *ScanGate, scans []Scan, now time.Time) Verdict {
 		return Verdict{Gate: "scan", Detail: "no scan attestation on the digest; run slipway scan and push it"}
 	}
 	sort.Slice(scans, func(i, j int) bool { return scans[i].Time.After(scans[j].Time) })
-	s := scans[0]
+	// A scan of some platforms of an index says nothing of the others.
+	whole := slices.DeleteFunc(slices.Clone(scans), func(s Scan) bool { return len(s.Unscanned) > 0 })
+	if len(whole) == 0 {
+		return Verdict{Gate: "scan", Evidence: scans[0].Record, Detail: fmt.Sprintf(
+			"no scan attestation covers every platform of the image; the newest leaves %s unscanned: run slipway scan on the whole index (no --platform)",
+			strings.Join(scans[0].Unscanned, ", "))}
+	}
+	s := whole[0]
 	v := Verdict{Gate: "scan", Evidence: s.Record}
 	age := now.Sub(s.Time)
 	switch {

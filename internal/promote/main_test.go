@@ -286,3 +286,33 @@ func TestMainManifestsArePlannedBeforePromoting(t *testing.T) {
 		t.Errorf("kustomization.yaml changed:\n%s", data)
 	}
 }
+
+// The attack: a two-platform index whose scan statement covers only one
+// platform (slipway scan --platform linux/amd64, or an older slipway that
+// scanned one) is refused by the scan gate, exit 3, naming the platform
+// left unscanned; a statement of both lets it through.
+func TestMainScanGateRefusesAnIndexWithAPlatformUnscanned(t *testing.T) {
+	f := newFixture(t)
+	dir := f.configDir(t)
+	img := f.publish(t, "staging", true)
+	platforms := f.platforms[img.DigestStr()]
+	if len(platforms) != 2 {
+		t.Fatalf("published %d platforms, want 2", len(platforms))
+	}
+	if _, stderr, code := runCommand(t, f, dir, nil, "", false, "--digest", img.String(), "--to", "staging"); code != 0 {
+		t.Fatal(stderr)
+	}
+	f.clock.Set(now.Add(2 * time.Hour)) // past staging's soak
+	f.attachScanOf(t, img, platforms[:1], true, 0, now.Add(time.Hour))
+	stdout, stderr, code := runCommand(t, f, dir, nil, "", false, "--digest", img.String(), "--to", "production")
+	if code != cli.ExitPolicy || !strings.Contains(stdout+stderr, "no scan attestation covers every platform of the image; the newest leaves "+platforms[1]) {
+		t.Errorf("one platform scanned: exit %d, want 3 from the scan gate\n%s%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout+stderr, platforms[0]+" ") {
+		t.Errorf("the scanned platform is named unscanned:\n%s%s", stdout, stderr)
+	}
+	f.attachScanOf(t, img, platforms, true, 0, now.Add(90*time.Minute))
+	if stdout, stderr, code := runCommand(t, f, dir, nil, "", false, "--digest", img.String(), "--to", "production", "--dry-run"); code != 0 {
+		t.Errorf("every platform scanned: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

@@ -165,7 +165,7 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	histories := map[string]*History{}
-	ev := &registryEvidence{src: src, digest: digest, manifests: img.manifests,
+	ev := &registryEvidence{src: src, digest: digest, manifests: img.manifests, platforms: img.platforms,
 		history: func(ctx context.Context, name string) (*History, error) {
 			if h, ok := histories[name]; ok {
 				return h, nil
@@ -304,7 +304,8 @@ func Repair(ctx context.Context, o Options) (*Entry, error) {
 
 // image is what the promotion reads of the image itself.
 type image struct {
-	manifests   []v1.Hash // the image, then the manifests it lists
+	manifests   []v1.Hash       // the image, then the manifests it lists
+	platforms   []v1.Descriptor // what a scan must cover: each platform's image, or the image
 	annotations map[string]string
 }
 
@@ -324,6 +325,10 @@ func readImage(ctx context.Context, r *push.Repository, d v1.Hash) (*image, erro
 		}
 		for _, m := range idx.Manifests {
 			img.manifests = append(img.manifests, m.Digest)
+			// Attestation manifests ride along as unknown/unknown.
+			if m.MediaType.IsImage() && (m.Platform == nil || m.Platform.OS != "unknown") {
+				img.platforms = append(img.platforms, m)
+			}
 		}
 		img.annotations = idx.Annotations
 	} else {
@@ -332,6 +337,7 @@ func readImage(ctx context.Context, r *push.Repository, d v1.Hash) (*image, erro
 			return nil, fmt.Errorf("reading %s@%s: %w", r.Name(), d, err)
 		}
 		img.annotations = m.Annotations
+		img.platforms = []v1.Descriptor{{MediaType: mt, Digest: d}}
 	}
 	return img, nil
 }

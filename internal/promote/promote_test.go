@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,6 +53,8 @@ type fixture struct {
 	host  string
 	cfg   *Config
 	clock *fakeClock
+	// platforms are the platform manifests of each index published.
+	platforms map[string][]string
 }
 
 const fixtureConfig = `
@@ -81,7 +84,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{host: host, cfg: cfg, clock: &fakeClock{t: now}}
+	return &fixture{host: host, cfg: cfg, clock: &fakeClock{t: now}, platforms: map[string][]string{}}
 }
 
 // publish pushes a random two-platform index into env's repository, with
@@ -102,6 +105,9 @@ func (f *fixture) publish(t *testing.T, env string, sbom bool) name.Digest {
 	}
 	d, _ := idx.Digest()
 	im, _ := idx.IndexManifest()
+	for _, m := range im.Manifests {
+		f.platforms[d.String()] = append(f.platforms[d.String()], m.Digest.String())
+	}
 	var atts []push.Attachment
 	if sbom {
 		for i, m := range im.Manifests {
@@ -128,16 +134,28 @@ func (f *fixture) repo(t *testing.T, env string) name.Repository {
 	return r
 }
 
-// scanStatementJSON is a statement as slipway scan writes it.
-func scanStatementJSON(digest string, pass bool, high int, finished time.Time) []byte {
-	alg, hex, _ := strings.Cut(digest, ":")
-	return fmt.Appendf(nil, `{"_type":%q,"subject":[{"name":"app","digest":{%q:%q}}],"predicateType":%q,
+// scanStatementJSON is a statement as slipway scan writes it, about the
+// digests given: the index and the platform manifests scanned.
+func scanStatementJSON(digests []string, pass bool, high int, finished time.Time) []byte {
+	var subjects []string
+	for _, d := range digests {
+		alg, hex, _ := strings.Cut(d, ":")
+		subjects = append(subjects, fmt.Sprintf(`{"name":"app","digest":{%q:%q}}`, alg, hex))
+	}
+	return fmt.Appendf(nil, `{"_type":%q,"subject":[%s],"predicateType":%q,
 "predicate":{"counts":{"critical":0,"high":%d,"medium":1,"low":0,"unknown":0,"waived":2},"verdict":{"pass":%v},"finishedOn":%q}}`,
-		StatementType, alg, hex, ScanPredicateType, high, pass, finished.UTC().Format(time.RFC3339))
+		StatementType, strings.Join(subjects, ","), ScanPredicateType, high, pass, finished.UTC().Format(time.RFC3339))
 }
 
-// attachScan attaches a scan statement to the image d.
+// attachScan attaches a scan statement of every platform to the image d.
 func (f *fixture) attachScan(t *testing.T, d name.Digest, pass bool, high int, finished time.Time) {
+	t.Helper()
+	f.attachScanOf(t, d, f.platforms[d.DigestStr()], pass, high, finished)
+}
+
+// attachScanOf attaches a scan statement of the platform manifests given
+// to the index d.
+func (f *fixture) attachScanOf(t *testing.T, d name.Digest, platforms []string, pass bool, high int, finished time.Time) {
 	t.Helper()
 	r, err := push.Dial(context.Background(), d.Context(), push.DialOptions{Push: true, Backoff: fast, Settle: time.Millisecond})
 	if err != nil {
@@ -145,7 +163,7 @@ func (f *fixture) attachScan(t *testing.T, d name.Digest, pass bool, high int, f
 	}
 	h, _ := v1.NewHash(d.DigestStr())
 	_, err = r.Attach(context.Background(), v1.Descriptor{MediaType: types.OCIImageIndex, Digest: h}, push.Artifact{
-		Data: scanStatementJSON(d.DigestStr(), pass, high, finished), MediaType: push.MediaTypeInToto,
+		Data: scanStatementJSON(append([]string{d.DigestStr()}, platforms...), pass, high, finished), MediaType: push.MediaTypeInToto,
 		Annotations: map[string]string{push.AnnotationPredicateType: ScanPredicateType},
 	})
 	if err != nil {
@@ -468,14 +486,22 @@ func TestParseScanStatementFromSlipwayScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	index, _ := v1.NewHash("sha256:d1bb4d31f26e34e078ba202858d4b13e1c8f55110d39c6ec9df0d58cd9dafb0e")
-	s, ok := parseScan(data, []v1.Hash{index})
+	amd64, _ := v1.NewHash("sha256:81593db6dd993bd9148850404e63d68485237dca7f7a235a34e65b06de12dbc4")
+	platforms := []v1.Descriptor{{Digest: amd64, Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}}
+	s, ok := parseScan(data, []v1.Hash{index}, platforms)
 	want := Scan{Time: time.Date(2026, 11, 22, 5, 39, 38, 0, time.UTC), Verdict: "fail", MaxSeverity: "high"}
-	if !ok || !s.Time.Equal(want.Time) || s.Verdict != want.Verdict || s.MaxSeverity != want.MaxSeverity {
+	if !ok || !s.Time.Equal(want.Time) || s.Verdict != want.Verdict || s.MaxSeverity != want.MaxSeverity || len(s.Unscanned) != 0 {
 		t.Errorf("parsed %+v, %v; want %+v", s, ok, want)
 	}
 	other, _ := v1.NewHash("sha256:" + strings.Repeat("0", 64))
-	if _, ok := parseScan(data, []v1.Hash{other}); ok {
+	if _, ok := parseScan(data, []v1.Hash{other}, platforms); ok {
 		t.Error("a statement about another image was taken as evidence")
+	}
+	// The same statement about an index with a second platform leaves it
+	// unscanned.
+	arm64 := v1.Descriptor{Digest: other, Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}
+	if s, ok := parseScan(data, []v1.Hash{index}, append(platforms, arm64)); !ok || !slices.Equal(s.Unscanned, []string{other.String() + " linux/arm64"}) {
+		t.Errorf("two platforms, one scanned: unscanned %q, %v", s.Unscanned, ok)
 	}
 }
 

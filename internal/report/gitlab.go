@@ -53,14 +53,15 @@ type glMessage struct {
 }
 
 type glVuln struct {
-	ID          string         `json:"id"`
-	Name        string         `json:"name,omitempty"`
-	Description string         `json:"description,omitempty"`
-	Severity    string         `json:"severity"`
-	Solution    string         `json:"solution,omitempty"`
-	Identifiers []glIdentifier `json:"identifiers"`
-	Links       []glLink       `json:"links,omitempty"`
-	Location    any            `json:"location"`
+	ID          string             `json:"id"`
+	Name        string             `json:"name,omitempty"`
+	Description string             `json:"description,omitempty"`
+	Severity    string             `json:"severity"`
+	Solution    string             `json:"solution,omitempty"`
+	Identifiers []glIdentifier     `json:"identifiers"`
+	Links       []glLink           `json:"links,omitempty"`
+	Details     map[string]glField `json:"details,omitempty"`
+	Location    any                `json:"location"`
 }
 
 type glIdentifier struct {
@@ -72,6 +73,30 @@ type glIdentifier struct {
 
 type glLink struct {
 	URL string `json:"url"`
+}
+
+// glField is one of GitLab's details: a named field shown with the
+// finding.
+type glField struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"` // text
+	Value string `json:"value"`
+}
+
+// glDetails says how far the code reaches a vulnerability and by which
+// analysis, and who graded it; GitLab has no field of its own for either.
+func glDetails(f *Finding) map[string]glField {
+	items := map[string]glField{}
+	if f.Reachability != "" {
+		items["reachability"] = glField{Name: "Reachability", Type: "text", Value: reachSentence(f)}
+	}
+	if f.SeveritySource != "" {
+		items["severity_source"] = glField{Name: "Severity from", Type: "text", Value: f.SeveritySource}
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	return items
 }
 
 type glImageLocation struct {
@@ -133,6 +158,7 @@ func writeGitLab(w io.Writer, r *Report, kind string) error {
 			Description: f.Description,
 			Severity:    glSeverity(f.Severity),
 			Identifiers: glIdentifiers(f),
+			Details:     glDetails(f),
 		}
 		if f.FixedVersion != "" {
 			v.Solution = fmt.Sprintf("Upgrade %s to %s or later.", f.Package, f.FixedVersion)
@@ -143,8 +169,8 @@ func writeGitLab(w io.Writer, r *Report, kind string) error {
 		if kind == "container_scanning" {
 			v.Location = glImageLocation{
 				Dependency:      glDependency{Package: glPackage{Name: f.Package}, Version: f.Version},
-				OperatingSystem: glOS(r),
-				Image:           glImage(r),
+				OperatingSystem: glOS(r, f),
+				Image:           glImage(r, f),
 			}
 		} else {
 			l, _ := f.SourceLocation()
@@ -261,19 +287,40 @@ func gitlabID(kind string, f *Finding) string {
 	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
 }
 
-func glOS(r *Report) string {
-	if r.Scan.Image != nil && r.Scan.Image.OS != "" {
-		return r.Scan.Image.OS
+// glPlatform is the platform image a finding was seen in: the one its
+// first image location names, else the first scanned.
+func glPlatform(r *Report, f *Finding) *PlatformImage {
+	img := r.Scan.Image
+	if img == nil || len(img.Platforms) == 0 {
+		return nil
+	}
+	for _, l := range f.Locations {
+		if p := img.Platform(l.Platform); l.Image && p != nil {
+			return p
+		}
+	}
+	return &img.Platforms[0]
+}
+
+func glOS(r *Report, f *Finding) string {
+	if p := glPlatform(r, f); p != nil && p.OS != "" {
+		return p.OS
 	}
 	return "unknown"
 }
 
-func glImage(r *Report) string {
-	if img := r.Scan.Image; img != nil {
-		if img.Digest != "" {
-			return img.Name + "@" + img.Digest
-		}
-		return img.Name
+// glImage names the image by its index digest, or, for a finding in one
+// platform of several, by that platform's manifest.
+func glImage(r *Report, f *Finding) string {
+	img := r.Scan.Image
+	if img == nil {
+		return "unknown"
 	}
-	return "unknown"
+	if p := glPlatform(r, f); p != nil && len(img.Platforms) > 1 {
+		return img.Name + "@" + p.Manifest
+	}
+	if img.Digest != "" {
+		return img.Name + "@" + img.Digest
+	}
+	return img.Name
 }

@@ -11,7 +11,10 @@ import (
 // identifier (an ID or an alias, so trivy's CVE and govulncheck's GO-…
 // meet); weaknesses merge when they are the same rule at the same place.
 // The merged finding keeps the highest severity and the strongest
-// reachability any scanner reported. The input is not modified.
+// reachability any scanner reported, each with its source. The input is
+// not modified: the scanner has already settled which analysis decides
+// for which binary (scan.Run), so the strongest verdict left is a real
+// one.
 func Merge(findings []*Finding) []*Finding {
 	var out []*Finding
 	byKey := map[string]*Finding{}
@@ -99,11 +102,13 @@ func absorb(m, f *Finding) {
 	if m.Description == "" || (better && f.Description != "") {
 		m.Description = f.Description
 	}
-	if f.Severity.Rank() > m.Severity.Rank() {
-		m.Severity = f.Severity
+	if f.Severity.Rank() > m.Severity.Rank() || f.Severity == m.Severity && m.SeveritySource == "" {
+		m.Severity, m.SeveritySource = f.Severity, f.SeveritySource
 	}
-	if f.Reachability.Rank() > m.Reachability.Rank() {
-		m.Reachability = f.Reachability
+	// Equal verdicts: the source analysis's, which followed calls.
+	if f.Reachability.Rank() > m.Reachability.Rank() ||
+		f.Reachability == m.Reachability && f.Analysis == SourceAnalysis {
+		m.Reachability, m.Analysis = f.Reachability, f.Analysis
 	}
 	// The Go database's fixed versions are exact semver; trivy's come
 	// from advisories that sometimes list several.
@@ -151,7 +156,7 @@ func tidy(f *Finding) {
 	slices.SortFunc(f.Locations, compareLocations)
 	// One place seen twice, once with the vulnerable symbol: keep that one.
 	f.Locations = slices.CompactFunc(f.Locations, func(a, b Location) bool {
-		return a.Path == b.Path && a.Line == b.Line && a.Column == b.Column && a.Image == b.Image
+		return a.Path == b.Path && a.Line == b.Line && a.Column == b.Column && a.Image == b.Image && a.Platform == b.Platform
 	})
 }
 
@@ -183,12 +188,13 @@ func compareLocations(a, b Location) int {
 		}
 		return -1
 	}
-	return cmp.Or(strings.Compare(a.Path, b.Path), cmp.Compare(a.Line, b.Line),
+	return cmp.Or(strings.Compare(a.Path, b.Path), strings.Compare(a.Platform, b.Platform), cmp.Compare(a.Line, b.Line),
 		cmp.Compare(a.Column, b.Column), strings.Compare(b.Symbol, a.Symbol))
 }
 
 // Sort orders findings most urgent first: by severity, then reachability
-// (called, then not analysed, then imported, then required), then ID.
+// (called, linked, then not analysed, then imported, then required), then
+// ID.
 func Sort(fs []*Finding) {
 	slices.SortStableFunc(fs, func(a, b *Finding) int {
 		return cmp.Or(
@@ -203,13 +209,13 @@ func Sort(fs []*Finding) {
 }
 
 func reachOrder(r Reachability) int {
-	if r == "" {
-		return 2 // between called and imported: nothing shows it is unreachable
+	switch r {
+	case "":
+		return Imported.Rank() + 1 // nothing shows it is unreachable
+	case Called, Linked:
+		return r.Rank() + 1
 	}
-	if r == Called {
-		return 3
-	}
-	return r.Rank() - 1
+	return r.Rank()
 }
 
 func compareFirstLocation(a, b *Finding) int {

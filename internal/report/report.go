@@ -56,24 +56,41 @@ type Reachability string
 
 // Reachabilities, from proven reachable down to merely present. A finding
 // with no reachability (OS packages, code weaknesses) was not analysed.
+// Linked is what a binary alone can tell: the linker keeps far more than
+// the code calls, so it ranks below Called, and it is only the verdict
+// for binaries whose source is not here (see Analysis).
 const (
-	Called   Reachability = "called"   // a vulnerable function is called (or linked, in a binary)
-	Imported Reachability = "imported" // its package is imported, no vulnerable function called
+	Called   Reachability = "called"   // the source calls a vulnerable function
+	Linked   Reachability = "linked"   // a vulnerable function is in a binary with no source here
+	Imported Reachability = "imported" // its package is imported (or linked), no vulnerable function called
 	Required Reachability = "required" // its module is required, the package not imported
 )
 
-// Rank orders reachability: none 0, Required 1, Imported 2, Called 3.
+// Rank orders reachability: none 0, Required 1, Imported 2, Linked 3,
+// Called 4.
 func (r Reachability) Rank() int {
 	switch r {
 	case Required:
 		return 1
 	case Imported:
 		return 2
-	case Called:
+	case Linked:
 		return 3
+	case Called:
+		return 4
 	}
 	return 0
 }
+
+// Analyses, the two ways govulncheck reaches a verdict on reachability.
+const (
+	// SourceAnalysis follows calls through the module's source, for one
+	// set of platforms: the authority for the binaries built from it.
+	SourceAnalysis = "source"
+	// BinaryAnalysis reads the symbols linked into a binary, for binaries
+	// whose source is not here (a base image's, a third party's).
+	BinaryAnalysis = "binary"
+)
 
 // Unreachable reports whether the analysis showed that no vulnerable code
 // is called. Findings that were not analysed are not unreachable.
@@ -103,15 +120,21 @@ type Finding struct {
 	Severity    Severity `json:"severity"`
 	// Package is a Go module path, an OS package name or, for a weakness,
 	// the Go package the code is in.
-	Package      string       `json:"package,omitempty"`
-	Version      string       `json:"version,omitempty"`
-	FixedVersion string       `json:"fixedVersion,omitempty"`
-	Ecosystem    string       `json:"ecosystem,omitempty"` // go, debian, alpine, …
-	Reachability Reachability `json:"reachability,omitempty"`
-	Locations    []Location   `json:"locations,omitempty"`
-	CWEs         []string     `json:"cwes,omitempty"`
-	URL          string       `json:"url,omitempty"`
-	Scanners     []string     `json:"scanners"`
+	Package      string `json:"package,omitempty"`
+	Version      string `json:"version,omitempty"`
+	FixedVersion string `json:"fixedVersion,omitempty"`
+	Ecosystem    string `json:"ecosystem,omitempty"` // go, debian, alpine, …
+	// SeveritySource is who graded Severity: a vendor in trivy's
+	// database (ghsa, nvd, debian, …) or gosec; empty when nobody did.
+	SeveritySource string       `json:"severitySource,omitempty"`
+	Reachability   Reachability `json:"reachability,omitempty"`
+	// Analysis is the analysis that gave Reachability: SourceAnalysis or
+	// BinaryAnalysis.
+	Analysis  string     `json:"analysis,omitempty"`
+	Locations []Location `json:"locations,omitempty"`
+	CWEs      []string   `json:"cwes,omitempty"`
+	URL       string     `json:"url,omitempty"`
+	Scanners  []string   `json:"scanners"`
 	// Waiver is set by policy when a waiver matches the finding.
 	Waiver *Waiver `json:"waiver,omitempty"`
 }
@@ -140,6 +163,8 @@ type Location struct {
 	Line   int    `json:"line,omitempty"`
 	Column int    `json:"column,omitempty"`
 	Image  bool   `json:"image,omitempty"`
+	// Platform is the image's platform, when the image has several.
+	Platform string `json:"platform,omitempty"`
 	// Symbol is the vulnerable function the code at Path calls.
 	Symbol string `json:"symbol,omitempty"`
 }
@@ -148,6 +173,9 @@ func (l Location) String() string {
 	s := l.Path
 	if l.Image {
 		s = "image:/" + strings.TrimPrefix(s, "/")
+		if l.Platform != "" {
+			s = "image(" + l.Platform + "):/" + strings.TrimPrefix(l.Path, "/")
+		}
 	}
 	if l.Line > 0 {
 		s += fmt.Sprintf(":%d", l.Line)
@@ -175,6 +203,10 @@ type Scan struct {
 	Source string `json:"source,omitempty"`
 	Commit string `json:"commit,omitempty"`
 	Image  *Image `json:"image,omitempty"`
+	// Grades is the database that graded the vulnerabilities no scanner
+	// graded (trivy's, looked up by CVE and GHSA aliases), if one was at
+	// hand.
+	Grades *DB `json:"grades,omitempty"`
 	// Started and Finished are RFC 3339 times.
 	Started  string `json:"started"`
 	Finished string `json:"finished"`
@@ -184,12 +216,28 @@ type Scan struct {
 type Image struct {
 	// Name is a reference or oci:DIR as given.
 	Name string `json:"name"`
-	// Digest is what was asked for (an index or a manifest); Manifest is
-	// the one platform's manifest that was scanned.
-	Digest   string `json:"digest"`
-	Manifest string `json:"manifest,omitempty"`
-	Platform string `json:"platform,omitempty"`
+	// Digest is what was asked for: an index or a manifest.
+	Digest string `json:"digest"`
+	// Platforms are the platform images scanned: every one of an index,
+	// unless --platform chose one.
+	Platforms []PlatformImage `json:"platforms"`
+}
+
+// PlatformImage is one platform's image that was scanned.
+type PlatformImage struct {
+	Platform string `json:"platform,omitempty"` // os/arch[/variant]
+	Manifest string `json:"manifest"`
 	OS       string `json:"os,omitempty"` // e.g. debian 12.5, as trivy detects it
+}
+
+// Platform returns the platform image scanned for p, or nil.
+func (i *Image) Platform(p string) *PlatformImage {
+	for k := range i.Platforms {
+		if i.Platforms[k].Platform == p {
+			return &i.Platforms[k]
+		}
+	}
+	return nil
 }
 
 // Scanner describes one scanner and the database it used.
@@ -211,12 +259,18 @@ type DB struct {
 
 // Verdict is policy's answer: may the pipeline go on.
 type Verdict struct {
-	Pass          bool     `json:"pass"`
-	FailOn        string   `json:"failOn"` // a severity, or none
-	ReachableOnly bool     `json:"reachableOnly,omitempty"`
-	Counts        Counts   `json:"counts"`
-	Reasons       []string `json:"reasons,omitempty"`
-	// Failing lists the IDs of the findings that fail the policy.
+	Pass          bool   `json:"pass"`
+	FailOn        string `json:"failOn"` // a severity, or none
+	ReachableOnly bool   `json:"reachableOnly,omitempty"`
+	// UnknownFails is the rule for vulnerabilities of unknown severity:
+	// "called" fails a reached one with a fix, "never" ranks it below
+	// low (policy.Unknown).
+	UnknownFails string   `json:"unknownFails,omitempty"`
+	Counts       Counts   `json:"counts"`
+	Reasons      []string `json:"reasons,omitempty"`
+	// Failing names each finding that fails the policy, by its ID (and
+	// package, where two findings share an ID), so that it counts what
+	// Counts counts.
 	Failing []string    `json:"failing,omitempty"`
 	Waivers []WaiverUse `json:"waivers,omitempty"`
 }

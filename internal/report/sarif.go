@@ -268,6 +268,12 @@ func sarifResultFor(r *Report, f *Finding, idx int) sarifResult {
 	if f.Reachability != "" {
 		res.Properties["reachability"] = string(f.Reachability)
 	}
+	if f.Analysis != "" {
+		res.Properties["reachabilityAnalysis"] = f.Analysis
+	}
+	if f.SeveritySource != "" {
+		res.Properties["severitySource"] = f.SeveritySource
+	}
 	if len(f.Aliases) > 0 {
 		res.Properties["aliases"] = f.Aliases
 	}
@@ -293,10 +299,12 @@ func sarifLoc(r *Report, l Location) sarifLocation {
 		loc.PhysicalLocation.Region = &sarifRegion{StartLine: l.Line, StartColumn: l.Column}
 	}
 	switch {
-	case l.Symbol != "":
+	case l.Symbol != "" && !l.Image:
 		loc.Message = &sarifText{Text: "calls " + l.Symbol}
+	case l.Symbol != "":
+		loc.Message = &sarifText{Text: "links " + l.Symbol + " in image " + imageName(r) + platformSuffix(l)}
 	case l.Image:
-		loc.Message = &sarifText{Text: "in image " + imageName(r)}
+		loc.Message = &sarifText{Text: "in image " + imageName(r) + platformSuffix(l)}
 	}
 	return loc
 }
@@ -344,17 +352,43 @@ func messageBody(f *Finding, title string) string {
 			fmt.Fprintf(&b, " (fixed in %s)", f.FixedVersion)
 		}
 	}
-	switch f.Reachability {
-	case Called:
-		b.WriteString(". Vulnerable code is called.")
-	case Imported:
-		b.WriteString(". The package is imported but no vulnerable function is called.")
-	case Required:
-		b.WriteString(". The module is required but the package is not imported.")
-	default:
-		b.WriteString(".")
+	b.WriteString(".")
+	if s := reachSentence(f); s != "" {
+		b.WriteString(" " + s)
 	}
 	return b.String()
+}
+
+// reachSentence says how far the code reaches a vulnerability and which
+// analysis says so.
+func reachSentence(f *Finding) string {
+	var s string
+	switch f.Reachability {
+	case Called:
+		s = "Vulnerable code is called"
+	case Linked:
+		s = "A vulnerable function is linked into a binary whose source is not here"
+	case Imported:
+		s = "The package is imported but no vulnerable function is called"
+	case Required:
+		s = "The module is required but the package is not imported"
+	default:
+		return ""
+	}
+	switch f.Analysis {
+	case SourceAnalysis:
+		s += " (source analysis)"
+	case BinaryAnalysis:
+		s += " (binary analysis)"
+	}
+	return s + "."
+}
+
+func platformSuffix(l Location) string {
+	if l.Platform == "" {
+		return ""
+	}
+	return " (" + l.Platform + ")"
 }
 
 // fingerprint identifies a finding across runs whatever its line: the

@@ -32,6 +32,9 @@ func Summary(r *Report) *ci.Summary {
 	for _, sc := range r.Scanners {
 		scanners = append(scanners, mdText(scannerLine(sc)))
 	}
+	if r.Scan.Grades != nil {
+		scanners = append(scanners, mdText(gradesLine(r.Scan.Grades)))
+	}
 	if len(scanners) > 0 {
 		s.Lines = append(s.Lines, "Scanners: "+strings.Join(scanners, "; "))
 	}
@@ -47,7 +50,7 @@ func Summary(r *Report) *ci.Summary {
 		shown++
 		s.Table.Rows = append(s.Table.Rows, []string{
 			string(f.Severity), f.ID, mdText(clean(f.Package, 60)), mdText(f.Version), mdText(f.FixedVersion),
-			string(f.Reachability), mdText(where(f)), mdText(clean(f.Title, 80)),
+			reach(f), mdText(where(f)), mdText(clean(f.Title, 80)),
 		})
 	}
 	if shown == 0 {

@@ -20,6 +20,9 @@ func writeText(w io.Writer, r *Report) error {
 	for _, s := range r.Scanners {
 		fmt.Fprintf(&b, "  %s\n", scannerLine(s))
 	}
+	if r.Scan.Grades != nil {
+		fmt.Fprintf(&b, "  %s\n", gradesLine(r.Scan.Grades))
+	}
 	b.WriteString("\n")
 	if len(r.Findings) == 0 {
 		b.WriteString("No findings.\n")
@@ -33,7 +36,7 @@ func writeText(w io.Writer, r *Report) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 				sev, f.ID, orDash(clean(f.Package, 50)), orDash(f.Version), orDash(f.FixedVersion),
-				orDash(string(f.Reachability)), orDash(where(f)), clean(f.Title, 70))
+				orDash(reach(f)), orDash(where(f)), clean(f.Title, 70))
 		}
 		tw.Flush()
 	}
@@ -65,8 +68,14 @@ func Headline(r *Report) string {
 		if img.Digest != "" {
 			s += "@" + shortDigest(img.Digest)
 		}
-		if img.Platform != "" {
-			s += " " + img.Platform
+		var platforms []string
+		for _, p := range img.Platforms {
+			if p.Platform != "" {
+				platforms = append(platforms, p.Platform)
+			}
+		}
+		if len(platforms) > 0 {
+			s += " " + strings.Join(platforms, ", ")
 		}
 		parts = append(parts, s)
 	}
@@ -89,6 +98,19 @@ func scannerLine(s *Scanner) string {
 		if s.DB.Updated != "" {
 			line += " updated " + s.DB.Updated
 		}
+	}
+	return line
+}
+
+// gradesLine names the database ungraded vulnerabilities were graded
+// from.
+func gradesLine(db *DB) string {
+	line := "severities of what no scanner graded: trivy's database " + clean(db.Source, 80)
+	if db.Version != "" {
+		line += " v" + db.Version
+	}
+	if db.Updated != "" {
+		line += " updated " + db.Updated
 	}
 	return line
 }
@@ -133,6 +155,15 @@ func waiverLine(u WaiverUse) string {
 		state += ", until " + u.Expires
 	}
 	return fmt.Sprintf("Waiver %s (%s): %s", clean(u.ID, 60), state, clean(u.Reason, 120))
+}
+
+// reach is the reachability and the analysis that gave it, for a table
+// cell: "called (source)", "linked (binary)".
+func reach(f *Finding) string {
+	if f.Reachability == "" || f.Analysis == "" {
+		return string(f.Reachability)
+	}
+	return string(f.Reachability) + " (" + f.Analysis + ")"
 }
 
 // where is the first place a finding was seen, for a table cell.

@@ -44,6 +44,9 @@ type Predicate struct {
 	Counts   report.Counts      `json:"counts"`
 	Waivers  []report.WaiverUse `json:"waivers"`
 	Verdict  Verdict            `json:"verdict"`
+	// Reachability is each analysed vulnerability's verdict and the
+	// analysis that gave it.
+	Reachability []Reach `json:"reachability"`
 	// Findings is the canonical findings stream this summarises.
 	Findings   Subject `json:"findings"`
 	StartedOn  string  `json:"startedOn"`
@@ -57,6 +60,8 @@ type Scanned struct {
 	Module string        `json:"module,omitempty"`
 	Source string        `json:"source,omitempty"`
 	Commit string        `json:"commit,omitempty"`
+	// Grades is the database that graded what no scanner graded.
+	Grades *report.DB `json:"grades,omitempty"`
 }
 
 // Verdict is policy's answer, without the lists the formats carry.
@@ -64,8 +69,19 @@ type Verdict struct {
 	Pass          bool     `json:"pass"`
 	FailOn        string   `json:"failOn"`
 	ReachableOnly bool     `json:"reachableOnly"`
+	UnknownFails  string   `json:"unknownFails,omitempty"`
 	Reasons       []string `json:"reasons"`
 	Failing       []string `json:"failing"`
+}
+
+// Reach is one vulnerability's reachability and the analysis that gave
+// it: source (calls followed) or binary (symbols linked).
+type Reach struct {
+	ID           string              `json:"id"`
+	Package      string              `json:"package"`
+	Version      string              `json:"version,omitempty"`
+	Reachability report.Reachability `json:"reachability"`
+	Analysis     string              `json:"analysis"`
 }
 
 // NewStatement describes the report. stream is the canonical JSON the
@@ -86,26 +102,46 @@ func NewStatement(r *report.Report, findingsPath string, stream []byte, rec *rec
 		Subject:       subjects,
 		PredicateType: PredicateType,
 		Predicate: Predicate{
-			Scanned:  Scanned{Image: r.Scan.Image, Module: r.Scan.Module, Source: r.Scan.Source, Commit: r.Scan.Commit},
+			Scanned:  Scanned{Image: r.Scan.Image, Module: r.Scan.Module, Source: r.Scan.Source, Commit: r.Scan.Commit, Grades: r.Scan.Grades},
 			Scanners: r.Scanners,
 			Counts:   v.Counts,
 			Waivers:  nonNil(v.Waivers),
 			Verdict: Verdict{
-				Pass: v.Pass, FailOn: v.FailOn, ReachableOnly: v.ReachableOnly,
+				Pass: v.Pass, FailOn: v.FailOn, ReachableOnly: v.ReachableOnly, UnknownFails: v.UnknownFails,
 				Reasons: nonNil(v.Reasons), Failing: nonNil(v.Failing),
 			},
-			Findings:   Subject{Name: findingsPath, Digest: map[string]string{"sha256": hex.EncodeToString(sum[:])}},
-			StartedOn:  r.Scan.Started,
-			FinishedOn: r.Scan.Finished,
-			Slipway:    r.Scan.Slipway,
+			Reachability: reaches(r.Findings),
+			Findings:     Subject{Name: findingsPath, Digest: map[string]string{"sha256": hex.EncodeToString(sum[:])}},
+			StartedOn:    r.Scan.Started,
+			FinishedOn:   r.Scan.Finished,
+			Slipway:      r.Scan.Slipway,
 		},
 	}, nil
 }
 
+// reaches lists the verdict on every vulnerability whose reachability was
+// analysed.
+func reaches(fs []*report.Finding) []Reach {
+	out := []Reach{}
+	for _, f := range fs {
+		if f.Reachability != "" {
+			out = append(out, Reach{ID: f.ID, Package: f.Package, Version: f.Version, Reachability: f.Reachability, Analysis: f.Analysis})
+		}
+	}
+	return out
+}
+
+// subjects are what the statement is about: the image as given and every
+// platform manifest scanned (promote's scan gate passes an index only when
+// they are all of its manifests), else the binaries, else the commit.
 func subjects(r *report.Report, rec *record.Record) []Subject {
 	var out []Subject
 	if img := r.Scan.Image; img != nil {
-		for _, d := range []string{img.Digest, img.Manifest} {
+		digests := []string{img.Digest}
+		for _, p := range img.Platforms {
+			digests = append(digests, p.Manifest)
+		}
+		for _, d := range digests {
 			if alg, hex, ok := strings.Cut(d, ":"); ok && !contains(out, d) {
 				out = append(out, Subject{Name: img.Name, Digest: map[string]string{alg: hex}})
 			}

@@ -3,14 +3,15 @@ package scan
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
 	"debug/buildinfo"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -35,10 +36,11 @@ type Image struct {
 }
 
 // OpenImage opens an OCI image layout (oci:DIR, or oci:DIR@sha256:… for
-// one of its manifests) or a registry reference, and picks the platform's
-// image out of an index: platform if given, else linux on this machine's
-// architecture, else the first. dir resolves a relative layout path.
-func OpenImage(ctx context.Context, ref, platform, dir string) (*Image, error) {
+// one of its manifests) or a registry reference, and returns the images
+// to scan: every platform's of an index (evidence about an index must
+// cover each of them), or only platform's if given. dir resolves a
+// relative layout path.
+func OpenImage(ctx context.Context, ref, platform, dir string) ([]*Image, error) {
 	var want *v1.Platform
 	if platform != "" {
 		p, err := v1.ParsePlatform(platform)
@@ -70,10 +72,17 @@ func OpenImage(ctx context.Context, ref, platform, dir string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading image %s: %w", ref, err)
 	}
-	return single(img, i)
+	return one(single(img, i))
 }
 
-func openLayout(layoutDir, ref, dir string, want *v1.Platform) (*Image, error) {
+func one(img *Image, err error) ([]*Image, error) {
+	if err != nil {
+		return nil, err
+	}
+	return []*Image{img}, nil
+}
+
+func openLayout(layoutDir, ref, dir string, want *v1.Platform) ([]*Image, error) {
 	layoutDir, digest, _ := strings.Cut(layoutDir, "@")
 	if !filepath.IsAbs(layoutDir) {
 		layoutDir = filepath.Join(dir, layoutDir)
@@ -115,7 +124,7 @@ func openLayout(layoutDir, ref, dir string, want *v1.Platform) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading image %s: %w", d.Digest, err)
 	}
-	return single(img, i)
+	return one(single(img, i))
 }
 
 // FromImage wraps an image already in memory.
@@ -143,8 +152,8 @@ func single(img *Image, i v1.Image) (*Image, error) {
 	return img, nil
 }
 
-// pick chooses the image for one platform out of an index.
-func pick(img *Image, idx v1.ImageIndex, want *v1.Platform) (*Image, error) {
+// pick chooses the images of an index: every platform's, or want's.
+func pick(img *Image, idx v1.ImageIndex, want *v1.Platform) ([]*Image, error) {
 	m, err := idx.IndexManifest()
 	if err != nil {
 		return nil, fmt.Errorf("reading index: %w", err)
@@ -159,38 +168,40 @@ func pick(img *Image, idx v1.ImageIndex, want *v1.Platform) (*Image, error) {
 	if len(images) == 0 {
 		return nil, fmt.Errorf("index %s has no images", img.Digest)
 	}
-	chosen := -1
-	var have []string
-	for i, d := range images {
-		if d.Platform == nil {
-			continue
+	chosen := images
+	if want != nil {
+		chosen = nil
+		var have []string
+		for _, d := range images {
+			if d.Platform == nil {
+				continue
+			}
+			have = append(have, d.Platform.String())
+			if d.Platform.Satisfies(*want) && len(chosen) == 0 {
+				chosen = append(chosen, d)
+			}
 		}
-		have = append(have, d.Platform.String())
-		switch {
-		case want != nil && d.Platform.Satisfies(*want):
-			chosen = i
-		case want == nil && chosen < 0 && d.Platform.OS == "linux" && d.Platform.Architecture == runtime.GOARCH:
-			chosen = i
-		}
-		if chosen >= 0 && want != nil {
-			break
-		}
-	}
-	if chosen < 0 {
-		if want != nil {
+		if len(chosen) == 0 {
 			return nil, fmt.Errorf("image %s has no %s image (it has %s)", img.Name, want, strings.Join(have, ", "))
 		}
-		chosen = 0
 	}
-	i, err := idx.Image(images[chosen].Digest)
-	if err != nil {
-		return nil, fmt.Errorf("reading image %s: %w", images[chosen].Digest, err)
+	var out []*Image
+	for _, d := range chosen {
+		i, err := idx.Image(d.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("reading image %s: %w", d.Digest, err)
+		}
+		p := *img
+		o, err := single(&p, i)
+		if err != nil {
+			return nil, err
+		}
+		if d.Platform != nil {
+			o.Platform = d.Platform.String()
+		}
+		out = append(out, o)
 	}
-	out, err := single(img, i)
-	if err == nil && images[chosen].Platform != nil {
-		out.Platform = images[chosen].Platform.String()
-	}
-	return out, err
+	return out, nil
 }
 
 // Binary is a Go binary found in an image.
@@ -199,6 +210,9 @@ type Binary struct {
 	Path string
 	// File is a copy of it on disk.
 	File string
+	// SHA256 is its digest, hex; Info its build information.
+	SHA256 string
+	Info   *buildinfo.BuildInfo
 }
 
 // GoBinaries copies the Go executables out of the image's flattened file
@@ -228,14 +242,17 @@ func GoBinaries(ctx context.Context, img v1.Image, dir string) ([]Binary, error)
 			continue
 		}
 		file := filepath.Join(dir, fmt.Sprintf("bin%d", n))
-		if err := copyTo(file, br); err != nil {
+		sum := sha256.New()
+		if err := copyTo(file, io.TeeReader(br, sum)); err != nil {
 			return nil, err
 		}
-		if _, err := buildinfo.ReadFile(file); err != nil {
+		info, err := buildinfo.ReadFile(file)
+		if err != nil {
 			os.Remove(file) // an ELF file, not a Go one
 			continue
 		}
-		bins = append(bins, Binary{Path: strings.TrimPrefix(path.Clean("/"+h.Name), "/"), File: file})
+		bins = append(bins, Binary{Path: strings.TrimPrefix(path.Clean("/"+h.Name), "/"), File: file,
+			SHA256: hex.EncodeToString(sum.Sum(nil)), Info: info})
 	}
 	return bins, nil
 }

@@ -55,12 +55,13 @@ func Main(ctx context.Context, env cli.Env) (err error) {
 	fs := flag.NewFlagSet("slipway scan", flag.ContinueOnError)
 	var (
 		image    = fs.String("image", "", "`image` to scan: oci:DIR[@digest], a registry reference, or none (default: the image in --out, if any)")
-		platform = fs.String("platform", "", "`os/arch` of the image to scan in an index (default linux on this machine's architecture)")
+		platform = fs.String("platform", "", "`os/arch` of the one image to scan in an index (default every platform; the evidence then covers only this one)")
 		dir      = fs.String("dir", ".", "`directory` of the Go module to scan from source, or none")
 		out      = fs.String("out", "dist", "output `directory`: findings.json, scan.intoto.json, and where the image is looked for")
 		from     = fs.String("from", "", "render this findings.json `file` instead of scanning")
 		failOn   = fs.String("fail-on", "high", "lowest `severity` that fails the step (exit 3): critical, high, medium, low, unknown or none")
 		reach    = fs.Bool("reachable-only", false, "with --fail-on, let pass what govulncheck shows is not called")
+		unknown  = fs.String("fail-unknown", string(policy.UnknownCalled), "what a vulnerability no database grades does: called (fails if called or linked and fixed upstream) or never (ranks below low)")
 		shown    = fs.String("report-severity", "unknown", "lowest `severity` the formats, summary and annotations show")
 		waivers  = fs.String("waivers", "", "waiver `file` (default "+policy.WaiversFile+" in the repository, if present)")
 		vulndb   = fs.String("vulndb", govulncheck.DefaultDB, "govulncheck's database `URL`: https://… or file:///dir")
@@ -98,7 +99,7 @@ func Main(ctx context.Context, env cli.Env) (err error) {
 	}
 	c, err := configure(env, config{
 		image: *image, platform: *platform, dir: *dir, out: *out, from: *from,
-		failOn: *failOn, reachableOnly: *reach, shown: *shown, waivers: *waivers,
+		failOn: *failOn, reachableOnly: *reach, unknown: *unknown, shown: *shown, waivers: *waivers,
 		vulndb: *vulndb, cacheDir: *cacheDir, offline: *offline,
 		formats: formats.Values, scanners: scanners.Values, dbRepos: dbRepos.Values,
 	})
@@ -111,7 +112,7 @@ func Main(ctx context.Context, env cli.Env) (err error) {
 // config is the command line, checked and resolved by configure.
 type config struct {
 	image, platform, dir, out, from string
-	failOn, shown, waivers          string
+	failOn, shown, waivers, unknown string
 	vulndb, cacheDir                string
 	reachableOnly, offline          bool
 	formats, scanners, dbRepos      []string
@@ -130,6 +131,9 @@ func configure(env cli.Env, c config) (*config, error) {
 		return nil, err
 	}
 	c.rule.ReachableOnly = c.reachableOnly
+	if c.rule.Unknown, err = policy.ParseUnknown(c.unknown); err != nil {
+		return nil, err
+	}
 	if c.minShown, err = report.ParseSeverity(c.shown); err != nil {
 		return nil, fmt.Errorf("--report-severity: %w", err)
 	}
@@ -249,6 +253,7 @@ func (c *config) scan(ctx context.Context, env cli.Env, p ci.Platform) (*report.
 	}
 	o := Options{
 		Root:     c.root,
+		Record:   rec,
 		Scanners: c.scanners,
 		VulnDB:   c.vulndb,
 		Env:      env.Environ,
@@ -275,16 +280,29 @@ func (c *config) scan(ctx context.Context, env cli.Env, p ci.Platform) (*report.
 		ref = defaultImage(c.out, rec)
 	}
 	if ref != "" && ref != "none" {
-		if o.Image, err = OpenImage(ctx, ref, c.platform, env.Dir); err != nil {
+		if o.Images, err = OpenImage(ctx, ref, c.platform, env.Dir); err != nil {
 			return nil, nil, err
 		}
 	}
-	if o.Dir == "" && o.Image == nil {
+	if o.Dir == "" && len(o.Images) == 0 {
 		return nil, nil, cli.Usagef("nothing to scan: --dir none and no image (build one with slipway image, or give --image)")
 	}
-	defer tuneGC(env.Getenv)()
 	rep, err := Run(ctx, o)
+	if dbErr, ok := errors.AsType[*DBError](err); ok && dbErr.Missing {
+		return nil, nil, cli.Usage(fmt.Errorf("%w; %s", err, dbFix(dbErr.DB, c.offline)))
+	}
 	return rep, rec, err
+}
+
+// dbFix is the flag that fixes a missing database.
+func dbFix(db string, offline bool) string {
+	switch {
+	case db == GovulncheckDB:
+		return "give --vulndb a folder of Go OSV records (file:///dir) or a mirror of https://vuln.go.dev"
+	case offline:
+		return "run once without --offline with the same --cache-dir, or point --cache-dir at a directory holding one"
+	}
+	return "check --cache-dir and --db-repository"
 }
 
 // defaultImage is the layout the image step wrote into out, if any.

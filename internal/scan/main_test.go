@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,12 +26,38 @@ import (
 
 // fakeTrivy stands in for the trivy adapter, which these tests do not
 // link: it reports what trivy reports on the sample image, after checking
-// it was handed that image.
+// it was handed that image, and grades what trivy's fixture database
+// grades. It has a database unless offline with an empty cache
+// directory.
 type fakeTrivy struct{}
 
 func (fakeTrivy) Name() string { return Trivy }
 
-func (fakeTrivy) ScanImage(ctx context.Context, img *Image, o ImageOptions) (*Result, error) {
+func (fakeTrivy) Open(ctx context.Context, o ImageOptions) (VulnDB, error) {
+	if o.CacheDir != "" {
+		if _, err := os.Stat(filepath.Join(o.CacheDir, "db", "trivy.db")); err != nil {
+			if o.IfPresent {
+				return nil, nil
+			}
+			return nil, &DBError{DB: TrivyDB, Where: filepath.Join(o.CacheDir, "db"), Missing: true, Err: errors.New("none there, and offline downloads none")}
+		}
+	}
+	return fakeDB{}, nil
+}
+
+type fakeDB struct{}
+
+func (fakeDB) Info() *report.DB { return &report.DB{Source: "fixture", Version: "2"} }
+func (fakeDB) Close() error     { return nil }
+
+func (fakeDB) Grade(ids []string) (report.Severity, string, bool) {
+	if slices.Contains(ids, "CVE-2019-11254") {
+		return report.Medium, "ghsa", true
+	}
+	return "", "", false
+}
+
+func (fakeDB) ScanImage(ctx context.Context, img *Image) (*Result, error) {
 	bins, err := GoBinaries(ctx, img.Img, os.TempDir())
 	if err != nil || len(bins) != 1 || bins[0].Path != "app/vulnerable" {
 		return nil, err
@@ -41,10 +68,10 @@ func (fakeTrivy) ScanImage(ctx context.Context, img *Image, o ImageOptions) (*Re
 		OS:      "debian 12.5",
 		Findings: []*report.Finding{
 			{ID: "CVE-2019-18276", Kind: report.Vulnerability, Title: "bash: when effective UID is not equal to its real UID the saved UID is not dropped",
-				Severity: report.High, Package: "bash", Version: "5.2.15-2+b2", Ecosystem: "debian",
+				Severity: report.High, SeveritySource: "nvd", Package: "bash", Version: "5.2.15-2+b2", Ecosystem: "debian",
 				Locations: []report.Location{{Path: "var/lib/dpkg/status", Image: true}}, Scanners: []string{Trivy}},
 			{ID: "CVE-2021-38561", Aliases: []string{"GHSA-ppp9-7jff-5vj2"}, Kind: report.Vulnerability, Title: "golang: out-of-bounds read in golang.org/x/text/language leads to DoS",
-				Severity: report.High, Package: "golang.org/x/text", Version: "v0.3.6", FixedVersion: "0.3.7", Ecosystem: "go",
+				Severity: report.High, SeveritySource: "ghsa", Package: "golang.org/x/text", Version: "v0.3.6", FixedVersion: "0.3.7", Ecosystem: "go",
 				Locations: []report.Location{{Path: "app/vulnerable", Image: true}}, Scanners: []string{Trivy}},
 		},
 	}, nil
@@ -92,26 +119,32 @@ func TestScanSourceAndImage(t *testing.T) {
 	}
 	rep := scantest.ReadReport(t, filepath.Join(dir, "dist", FindingsFile))
 	got := scantest.Lines(rep.Findings)
-	// One finding per vulnerability: trivy's and govulncheck's (source and
-	// binary) merged, ranked by govulncheck's reachability.
+	// One finding per vulnerability: trivy's and govulncheck's merged,
+	// with the source analysis's reachability. The binary in the image is
+	// the module's own, so the source analysis stands for it and locates
+	// its findings there too; the database grades the yaml.v2 one.
 	want := []string{
-		"HIGH | CVE-2021-38561 | GHSA-ppp9-7jff-5vj2,GO-2021-0113 | golang.org/x/text | v0.3.6 | v0.3.7 | called | main.go:22:28 image:/app/vulnerable | govulncheck+trivy",
+		"HIGH | CVE-2021-38561 | GHSA-ppp9-7jff-5vj2,GO-2021-0113 | golang.org/x/text | v0.3.6 | v0.3.7 | called (source) | main.go:22:28 image:/app/vulnerable | govulncheck+trivy",
 		"HIGH | CVE-2019-18276 |  | bash | 5.2.15-2+b2 |  |  | image:/var/lib/dpkg/status | trivy",
 		"HIGH | G404 |  | example.com/vulnerable |  |  |  | main.go:32:38 | gosec",
 		"MEDIUM | G401 |  | example.com/vulnerable |  |  |  | main.go:31:9 | gosec",
 		"MEDIUM | G501 |  | example.com/vulnerable |  |  |  | main.go:12:2 | gosec",
-		"UNKNOWN | CVE-2019-11254 | GHSA-wxc4-f4m6-wwqv,GO-2020-0036 | gopkg.in/yaml.v2 | v2.2.7 | v2.2.8 | imported | go.mod:7 image:/app/vulnerable | govulncheck",
-		"UNKNOWN | CVE-2022-32149 | GHSA-69ch-w2m2-3vjp,GO-2022-1059 | golang.org/x/text | v0.3.6 | v0.3.8 | imported | go.mod:6 image:/app/vulnerable | govulncheck",
+		"MEDIUM | CVE-2019-11254 | GHSA-wxc4-f4m6-wwqv,GO-2020-0036 | gopkg.in/yaml.v2 | v2.2.7 | v2.2.8 | imported (source) | go.mod:7 image:/app/vulnerable | govulncheck",
+		"UNKNOWN | CVE-2022-32149 | GHSA-69ch-w2m2-3vjp,GO-2022-1059 | golang.org/x/text | v0.3.6 | v0.3.8 | imported (source) | go.mod:6 image:/app/vulnerable | govulncheck",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
-	if img := rep.Scan.Image; img == nil || img.Digest != index || img.Platform != "linux/amd64" || img.OS != "debian 12.5" || img.Name != "oci:"+filepath.Join(dir, "dist", "image") {
+	if img := rep.Scan.Image; img == nil || img.Digest != index || len(img.Platforms) != 1 || img.Platforms[0].Platform != "linux/amd64" ||
+		img.Platforms[0].OS != "debian 12.5" || img.Name != "oci:"+filepath.Join(dir, "dist", "image") {
 		t.Errorf("scanned image = %+v, want the layout's index %s", img, index)
 	}
 	gv := rep.Scanner("govulncheck")
-	if gv == nil || !slices.Equal(gv.Targets, []string{"binary app/vulnerable", "source"}) {
-		t.Errorf("govulncheck ran on %+v, want the source and the binary", gv)
+	if gv == nil || !slices.Equal(gv.Targets, []string{"binary app/vulnerable (from source)", "source (linux/amd64)"}) {
+		t.Errorf("govulncheck ran on %+v, want the source, standing for the binary", gv)
+	}
+	if rep.Scan.Grades == nil || rep.Scan.Grades.Source != "fixture" {
+		t.Errorf("grades = %+v, want the fixture database", rep.Scan.Grades)
 	}
 
 	// The statement is about the image and carries the verdict.
@@ -130,6 +163,8 @@ func TestScanSourceAndImage(t *testing.T) {
 		t.Errorf("statement types %q, %q", st.Type, st.PredicateType)
 	case len(st.Subject) != 2 || st.Subject[0].Digest["sha256"] != indexHex:
 		t.Errorf("subjects = %+v, want the index %s then the manifest", st.Subject, index)
+	case len(st.Predicate.Reachability) != 3 || st.Predicate.Reachability[0] != (Reach{ID: "CVE-2021-38561", Package: "golang.org/x/text", Version: "v0.3.6", Reachability: "called", Analysis: "source"}):
+		t.Errorf("reachability = %+v, want the three Go vulnerabilities, by source analysis", st.Predicate.Reachability)
 	case st.Predicate.Verdict.Pass || st.Predicate.Verdict.FailOn != "high" || st.Predicate.Counts.High != 3:
 		t.Errorf("verdict = %+v, counts %+v", st.Predicate.Verdict, st.Predicate.Counts)
 	case st.Predicate.Findings.Digest["sha256"] != hex.EncodeToString(sum[:]):
@@ -141,7 +176,7 @@ func TestScanSourceAndImage(t *testing.T) {
 	}
 
 	for _, s := range []string{"output findings=dist/findings.json", "output attestation=dist/scan.intoto.json",
-		"output sarif=dist/scan.sarif", "output verdict=fail", `output counts={"critical":0,"high":3,"medium":2,"low":0,"unknown":2,"waived":0}`} {
+		"output sarif=dist/scan.sarif", "output verdict=fail", `output counts={"critical":0,"high":3,"medium":3,"low":0,"unknown":1,"waived":0}`} {
 		if !strings.Contains(stdout, s) {
 			t.Errorf("stdout lacks %q:\n%s", s, stdout)
 		}
@@ -149,7 +184,7 @@ func TestScanSourceAndImage(t *testing.T) {
 	if sarif, err := os.ReadFile(filepath.Join(dir, "dist", "scan.sarif")); err != nil || !bytes.Contains(sarif, []byte(`"uri": "main.go"`)) {
 		t.Errorf("scan.sarif: %v\n%.300s", err, sarif)
 	}
-	if md, err := os.ReadFile(filepath.Join(dir, "dist", SummaryFile)); err != nil || !strings.Contains(string(md), "| HIGH | CVE-2021-38561 | golang.org/x/text | v0.3.6 | v0.3.7 | called |") {
+	if md, err := os.ReadFile(filepath.Join(dir, "dist", SummaryFile)); err != nil || !strings.Contains(string(md), "| HIGH | CVE-2021-38561 | golang.org/x/text | v0.3.6 | v0.3.7 | called (source) |") {
 		t.Errorf("summary: %v\n%s", err, md)
 	}
 	if !strings.Contains(stderr, "main.go:22:28: error: CVE-2021-38561 (high)") {
@@ -224,12 +259,12 @@ func TestReportSeverityFiltersWhatIsShownNotThePolicy(t *testing.T) {
 	if code != 3 {
 		t.Errorf("exit %d, want 3: the medium findings still fail", code)
 	}
-	if strings.Contains(stdout, "\nMEDIUM ") || !strings.Contains(stdout, "\nHIGH      CVE-2021-38561") || !strings.Contains(stdout, "7 findings: 4 high, 2 medium, 1 low") {
+	if strings.Contains(stdout, "\nMEDIUM ") || !strings.Contains(stdout, "\nHIGH      CVE-2021-38561") || !strings.Contains(stdout, "8 findings: 4 high, 3 medium, 1 low") {
 		t.Errorf("text shows findings below high, or hides high ones:\n%s", stdout)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, "shown.json"))
 	rep, err := report.Read(bytes.NewReader(data))
-	if err != nil || len(rep.Findings) != 4 || rep.Verdict.Counts.Medium != 2 || rep.Verdict.Counts.Low != 1 {
+	if err != nil || len(rep.Findings) != 4 || rep.Verdict.Counts.Medium != 3 || rep.Verdict.Counts.Low != 1 {
 		t.Errorf("shown.json: %v, %d findings, verdict counts %+v", err, len(rep.Findings), rep.Verdict)
 	}
 }

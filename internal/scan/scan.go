@@ -1,14 +1,14 @@
-// Package scan is the scan step: it runs trivy on the image, govulncheck
-// on the source and on every Go binary in the image, and gosec on the
-// source, all at once in one process, and merges what they find into one
-// report for the formats and the policy.
+// Package scan is the scan step: trivy on each platform's image,
+// govulncheck on the source (the authority on reachability for the
+// binaries built from it) and on the Go binaries in the image that have no
+// source here, and gosec on the source, in one process. Their findings
+// merge into one report for the formats and the policy.
 package scan
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,18 +16,64 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/slipwayci/slipway/internal/record"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/scan/gosec"
 	"github.com/slipwayci/slipway/internal/scan/govulncheck"
 	"github.com/slipwayci/slipway/internal/version"
 )
 
-// ImageScanner finds vulnerable OS packages and Go modules in an image.
+// Scanner is one scanner bound to what it looks at: govulncheck on the
+// source for some platforms, trivy on one platform's image, gosec on the
+// source. Run plans a list of them and runs it.
+type Scanner interface {
+	// String names the scanner and its target, for the log.
+	String() string
+	Scan(ctx context.Context) (*Result, error)
+}
+
+// Result is what one scanner found.
+type Result struct {
+	Scanner  report.Scanner
+	Findings []*report.Finding
+	// OS is the distribution an image scanner detected in the image of
+	// Platform, e.g. debian 12.5.
+	OS, Platform string
+	// Note qualifies the result in the log.
+	Note string
+
+	// source marks a source analysis, with platforms the platforms it
+	// stands for.
+	source    bool
+	platforms []string
+	// built are the binaries of this source that the binary analysis left
+	// to the source analysis; rebased the binary findings of those it
+	// could not.
+	built   []builtBinary
+	rebased []rebased
+}
+
+// ImageScanner keeps a vulnerability database and scans images with it.
 // The trivy adapter implements it; it registers itself from
 // cmd/slipway-scan so that trivy is linked there and nowhere else.
 type ImageScanner interface {
 	Name() string
-	ScanImage(ctx context.Context, img *Image, o ImageOptions) (*Result, error)
+	// Open makes the database ready (downloading it unless o.Offline) and
+	// opens it. With o.IfPresent it downloads nothing, and returns nil
+	// when the cache holds no database.
+	Open(ctx context.Context, o ImageOptions) (VulnDB, error)
+}
+
+// VulnDB is an open vulnerability database and the image scanner that
+// reads it. Close it when done.
+type VulnDB interface {
+	ScanImage(ctx context.Context, img *Image) (*Result, error)
+	// Grade returns the severity the database gives the first of ids it
+	// knows, and who graded it (ghsa, nvd, …).
+	Grade(ids []string) (sev report.Severity, source string, ok bool)
+	// Info describes the database for the report.
+	Info() *report.DB
+	Close() error
 }
 
 // ImageOptions configure the image scanner's database.
@@ -39,17 +85,10 @@ type ImageOptions struct {
 	DBRepositories []string
 	// Offline uses the database in CacheDir and never downloads one.
 	Offline bool
-	Log     io.Writer
-}
-
-// Result is what one scanner found.
-type Result struct {
-	Scanner  report.Scanner
-	Findings []*report.Finding
-	// OS is the distribution an image scanner detected, e.g. debian 12.5.
-	OS string
-	// Note qualifies the result in the log.
-	Note string
+	// IfPresent opens the database in CacheDir if there is one, to grade
+	// what other scanners found, and never downloads.
+	IfPresent bool
+	Log       io.Writer
 }
 
 var (
@@ -97,8 +136,12 @@ type Options struct {
 	// Module is the Go module to scan from source, with Dir its directory
 	// (absolute); empty skips the source scans.
 	Module, Dir string
-	// Image is the image to scan, or nil.
-	Image *Image
+	// Images are the platform images of the image to scan (OpenImage),
+	// or none.
+	Images []*Image
+	// Record is the build's record, if any: the binaries it lists are
+	// built from the source in Dir.
+	Record *record.Record
 	// Scanners are the scanners to run (default all that have something
 	// to look at).
 	Scanners []string
@@ -106,7 +149,7 @@ type Options struct {
 	VulnDB string
 	// Env is the environment of the go command the source scans run.
 	Env []string
-	// ImageOptions configure the image scanner.
+	// ImageOptions configure the image scanner's database.
 	ImageOptions ImageOptions
 	// Commit is the commit scanned, if known.
 	Commit string
@@ -116,8 +159,12 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Run runs the scanners in parallel and returns the merged report,
-// without a verdict: that is policy's.
+func (o *Options) enabled(s string) bool {
+	return len(o.Scanners) == 0 || slices.Contains(o.Scanners, s)
+}
+
+// Run checks the databases, runs the scanners and returns the merged
+// report, without a verdict: that is policy's.
 func Run(ctx context.Context, o Options) (*report.Report, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -125,10 +172,6 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if len(o.Scanners) == 0 {
-		o.Scanners = AllScanners
-	}
-	enabled := func(s string) bool { return slices.Contains(o.Scanners, s) }
 	rep := &report.Report{Scan: report.Scan{
 		Slipway: version.String(),
 		Module:  o.Module,
@@ -138,121 +181,100 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	if o.Dir != "" {
 		rep.Scan.Source = rel(o.Root, o.Dir)
 	}
-	var imgScanner ImageScanner
-	if o.Image != nil {
-		rep.Scan.Image = &report.Image{Name: o.Image.Name, Digest: o.Image.Digest, Manifest: o.Image.Manifest, Platform: o.Image.Platform}
-		if enabled(Trivy) {
-			s, err := imageScanner(Trivy)
-			if err != nil {
-				return nil, err
-			}
-			imgScanner = s
+	if len(o.Images) > 0 {
+		rep.Scan.Image = &report.Image{Name: o.Images[0].Name, Digest: o.Images[0].Digest, Platforms: []report.PlatformImage{}}
+		for _, img := range o.Images {
+			rep.Scan.Image.Platforms = append(rep.Scan.Image.Platforms, report.PlatformImage{Platform: img.Platform, Manifest: img.Manifest})
 		}
 	}
 
-	var (
-		mu      sync.Mutex
-		results []*Result
-	)
-	add := func(r *Result) {
-		mu.Lock()
-		defer mu.Unlock()
-		results = append(results, r)
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	timed := func(what string, fn func() (*Result, error)) {
-		g.Go(func() error {
-			start := time.Now()
-			r, err := fn()
-			if err != nil {
-				return err
-			}
-			note := ""
-			if r.Note != "" {
-				note = " (" + r.Note + ")"
-			}
-			fmt.Fprintf(o.Log, "scan: %s: %d %s in %.1fs%s\n", what, len(r.Findings), plural(len(r.Findings), "finding"), time.Since(start).Seconds(), note)
-			add(r)
-			return nil
-		})
-	}
-	gvOpts := govulncheck.Options{DB: o.VulnDB, Env: o.Env, Root: o.Root}
-	if o.Dir != "" && enabled(Govulncheck) {
-		timed("govulncheck on "+rep.Scan.Source, func() (*Result, error) {
-			r, err := govulncheck.Source(ctx, o.Dir, gvOpts)
-			if err != nil {
-				return nil, err
-			}
-			res := &Result{Scanner: r.Scanner, Findings: r.Findings}
-			if r.Level != "symbol" {
-				res.Note = "no vulnerable package is imported, so calls were not followed"
-			}
-			return res, nil
-		})
-	}
-	if o.Dir != "" && enabled(Gosec) {
-		timed("gosec on "+rep.Scan.Source, func() (*Result, error) {
-			r, err := gosec.Scan(ctx, o.Dir, gosec.Options{Root: o.Root})
-			if err != nil {
-				return nil, err
-			}
-			return &Result{Scanner: r.Scanner, Findings: r.Findings}, nil
-		})
-	}
-	if imgScanner != nil {
-		timed(imgScanner.Name()+" on the image", func() (*Result, error) {
-			return imgScanner.ScanImage(ctx, o.Image, o.ImageOptions)
-		})
-	}
-	if o.Image != nil && enabled(Govulncheck) {
-		timed("govulncheck on the image's Go binaries", func() (*Result, error) {
-			return binaries(ctx, o.Image, gvOpts)
-		})
-	}
-	if err := g.Wait(); err != nil {
+	// Databases first: a missing one fails now, not after minutes of
+	// analysis.
+	db, err := openDatabases(ctx, &o)
+	if err != nil {
 		return nil, err
 	}
+	if db != nil {
+		defer db.Close()
+	}
+	lanes, err := plan(ctx, &o, db)
+	if err != nil {
+		return nil, err
+	}
+	results, err := runLanes(ctx, o.Log, lanes)
+	if err != nil {
+		return nil, err
+	}
+	settleReachability(results)
 
-	// Goroutines finish in any order; merge in a fixed one.
-	slices.SortFunc(results, func(a, b *Result) int {
-		return strings.Compare(a.Scanner.Name+strings.Join(a.Scanner.Targets, ","), b.Scanner.Name+strings.Join(b.Scanner.Targets, ","))
-	})
 	var all []*report.Finding
 	for _, r := range results {
 		all = append(all, r.Findings...)
 		if r.OS != "" && rep.Scan.Image != nil {
-			rep.Scan.Image.OS = r.OS
+			if p := rep.Scan.Image.Platform(r.Platform); p != nil {
+				p.OS = r.OS
+			}
 		}
 		rep.Scanners = addScanner(rep.Scanners, r.Scanner)
 	}
 	slices.SortFunc(rep.Scanners, func(a, b *report.Scanner) int { return strings.Compare(a.Name, b.Name) })
 	rep.Findings = report.Merge(all)
+	if db != nil {
+		grade(rep, db, o.Log)
+	}
 	rep.Scan.Finished = o.Now().UTC().Format(time.RFC3339)
 	return rep, nil
 }
 
-// binaries runs govulncheck on each Go binary in the image, one after the
-// other: each is quick, and the other scanners have the cores.
-func binaries(ctx context.Context, img *Image, o govulncheck.Options) (*Result, error) {
-	dir, err := os.MkdirTemp("", "slipway-scan-bin-")
-	if err != nil {
+// runLanes runs each lane's scanners one after the other, and the lanes
+// side by side. Results come back in plan order, whatever finished first.
+func runLanes(ctx context.Context, log io.Writer, lanes [][]Scanner) ([]*Result, error) {
+	results := make([][]*Result, len(lanes))
+	g, ctx := errgroup.WithContext(ctx)
+	for i, lane := range lanes {
+		g.Go(func() error {
+			for _, s := range lane {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				start := time.Now()
+				r, err := s.Scan(ctx)
+				if err != nil {
+					return err
+				}
+				note := ""
+				if r.Note != "" {
+					note = " (" + r.Note + ")"
+				}
+				fmt.Fprintf(log, "scan: %s: %d %s in %.1fs%s\n", s, len(r.Findings), plural(len(r.Findings), "finding"), time.Since(start).Seconds(), note)
+				results[i] = append(results[i], r)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	bins, err := GoBinaries(ctx, img.Img, dir)
-	if err != nil {
-		return nil, fmt.Errorf("finding Go binaries in %s: %w", img.Name, err)
-	}
-	res := &Result{Scanner: report.Scanner{Name: Govulncheck, Version: govulncheck.Version()}}
-	for _, b := range bins {
-		r, err := govulncheck.Binary(ctx, b.File, b.Path, o)
-		if err != nil {
-			return nil, err
+	return slices.Concat(results...), nil
+}
+
+// grade gives the vulnerabilities no scanner graded the severity the
+// database gives them under one of their identifiers (govulncheck's
+// CVE and GHSA aliases), saying who graded it.
+func grade(rep *report.Report, db VulnDB, log io.Writer) {
+	graded := 0
+	for _, f := range rep.Findings {
+		if f.Kind != report.Vulnerability || f.Severity != report.Unknown {
+			continue
 		}
-		res.Scanner = *mergeScanner(&res.Scanner, &r.Scanner)
-		res.Findings = append(res.Findings, r.Findings...)
+		if sev, source, ok := db.Grade(f.IDs()); ok {
+			f.Severity, f.SeveritySource = sev, source
+			graded++
+		}
 	}
-	return res, nil
+	report.Sort(rep.Findings)
+	rep.Scan.Grades = db.Info()
+	fmt.Fprintf(log, "scan: %d %s graded from trivy's database\n", graded, plural(graded, "vulnerability", "vulnerabilities"))
 }
 
 // addScanner adds s to the list, folding runs of one scanner into one
@@ -269,7 +291,7 @@ func addScanner(list []*report.Scanner, s report.Scanner) []*report.Scanner {
 
 func mergeScanner(a, b *report.Scanner) *report.Scanner {
 	m := *a
-	m.Targets = slices.Sorted(slices.Values(slices.Concat(a.Targets, b.Targets)))
+	m.Targets = slices.Compact(slices.Sorted(slices.Values(slices.Concat(a.Targets, b.Targets))))
 	if m.DB == nil {
 		m.DB = b.DB
 	}
@@ -282,9 +304,12 @@ func mergeScanner(a, b *report.Scanner) *report.Scanner {
 	return &m
 }
 
-func plural(n int, word string) string {
+func plural(n int, word string, plural ...string) string {
 	if n == 1 {
 		return word
+	}
+	if len(plural) > 0 {
+		return plural[0]
 	}
 	return word + "s"
 }

@@ -84,7 +84,7 @@ type bench struct {
 	dist string
 	rec  *record.Record
 
-	rounds, coldRounds, startupRuns int
+	rounds, coldRounds, startupRuns, serviceRounds int
 }
 
 func realMain(ctx context.Context, args []string) error {
@@ -92,13 +92,14 @@ func realMain(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 5, "`runs` of each side per measure")
 	coldRounds := fs.Int("cold-rounds", 2, "`runs` of each side of the cold four-platform build (minutes each)")
 	startupRuns := fs.Int("startup-runs", 21, "`runs` of --version per binary")
+	serviceRounds := fs.Int("service-rounds", 3, "at most this many `runs` of each side of the scan of a real service (minutes each)")
 	only := fs.String("only", "", "comma-separated `sections` to run (default all): "+sectionNames())
 	out := fs.String("out", "", "Markdown `file` to write (default bench/RESULTS.md in the module)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *rounds < 1 || *coldRounds < 1 || *startupRuns < 1 {
-		return errors.New("-rounds, -cold-rounds and -startup-runs must be at least 1")
+	if *rounds < 1 || *coldRounds < 1 || *startupRuns < 1 || *serviceRounds < 1 {
+		return errors.New("-rounds, -cold-rounds, -startup-runs and -service-rounds must be at least 1")
 	}
 	want := map[string]bool{}
 	for s := range strings.SplitSeq(*only, ",") {
@@ -127,7 +128,7 @@ func realMain(ctx context.Context, args []string) error {
 	defer os.RemoveAll(work)
 
 	b := &bench{root: root, work: work, bin: filepath.Join(work, "bin"),
-		rounds: *rounds, coldRounds: *coldRounds, startupRuns: *startupRuns}
+		rounds: *rounds, coldRounds: *coldRounds, startupRuns: *startupRuns, serviceRounds: *serviceRounds}
 	m := readMachine()
 	start := time.Now()
 

@@ -96,7 +96,7 @@ func render(b *bench, m machine, rows []row) (string, error) {
 	var w strings.Builder
 	err := results.Execute(&w, map[string]any{
 		"Machine": m, "Rows": rows, "Peers": b.peers.versions, "Commit": commit(b.root),
-		"Rounds": b.rounds, "ColdRounds": b.coldRounds, "StartupRuns": b.startupRuns,
+		"Rounds": b.rounds, "ColdRounds": b.coldRounds, "StartupRuns": b.startupRuns, "ServiceRounds": min(b.rounds, b.serviceRounds),
 		"Ko": benchkit.KoVersion, "Crane": benchkit.CraneVersion,
 	})
 	return w.String(), err

@@ -18,6 +18,9 @@ type Sample struct {
 	// uploads, AllBytes any body (manifests included).
 	Requests            int
 	BlobBytes, AllBytes int64
+	// PeakRSS is the most resident memory one process reached, in bytes,
+	// where the measure records it.
+	PeakRSS int64
 }
 
 // Timed runs f and returns its wall time and the CPU time of the child
@@ -85,5 +88,6 @@ func Median(ss []Sample) Sample {
 		Requests:  int(mid(func(s Sample) int64 { return int64(s.Requests) })),
 		BlobBytes: mid(func(s Sample) int64 { return s.BlobBytes }),
 		AllBytes:  mid(func(s Sample) int64 { return s.AllBytes }),
+		PeakRSS:   mid(func(s Sample) int64 { return s.PeakRSS }),
 	}
 }

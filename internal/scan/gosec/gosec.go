@@ -100,13 +100,14 @@ func convert(is *issue.Issue, root, dir, modPath string) *report.Finding {
 	line, _ := strconv.Atoi(strings.SplitN(is.Line, "-", 2)[0])
 	col, _ := strconv.Atoi(is.Col)
 	f := &report.Finding{
-		ID:        is.RuleID,
-		Kind:      report.Weakness,
-		Title:     is.What,
-		Severity:  severity(is.Severity),
-		Package:   goPackage(modPath, dir, filepath.Dir(is.File)),
-		Locations: []report.Location{{Path: rel(root, is.File), Line: line, Column: col}},
-		Scanners:  []string{Name},
+		ID:             is.RuleID,
+		Kind:           report.Weakness,
+		Title:          is.What,
+		Severity:       severity(is.Severity),
+		SeveritySource: Name,
+		Package:        goPackage(modPath, dir, filepath.Dir(is.File)),
+		Locations:      []report.Location{{Path: rel(root, is.File), Line: line, Column: col}},
+		Scanners:       []string{Name},
 	}
 	if is.Cwe != nil && is.Cwe.ID != "" {
 		f.CWEs = []string{"CWE-" + is.Cwe.ID}

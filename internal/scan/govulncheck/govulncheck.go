@@ -40,6 +40,9 @@ type Options struct {
 	Env []string
 	// Root is the repository root; source paths become relative to it.
 	Root string
+	// Platform is the binary's platform, for its locations, when the
+	// image has several.
+	Platform string
 }
 
 // Result is one run's findings and what govulncheck said about itself.
@@ -50,6 +53,9 @@ type Result struct {
 	// followed, "package" when nothing vulnerable is imported and import
 	// analysis settled it.
 	Level string
+	// GoVersion is the Go toolchain the findings in the standard library
+	// are about: the go command's for source, the binary's own.
+	GoVersion string
 }
 
 // Source scans the module in dir, following calls from its packages to
@@ -77,7 +83,7 @@ func Source(ctx context.Context, dir string, o Options) (*Result, error) {
 		return nil, fmt.Errorf("govulncheck on %s: %w", rel(o.Root, dir), err)
 	}
 	src := &sourceSite{root: o.Root, dir: dir, gomod: gomod}
-	res, err := convert(msgs, o, "source", src.locate)
+	res, err := convert(msgs, o, "source", report.SourceAnalysis, src.locate)
 	if err != nil {
 		return nil, err
 	}
@@ -86,14 +92,20 @@ func Source(ctx context.Context, dir string, o Options) (*Result, error) {
 }
 
 // Binary scans a Go binary at file; name is where it sits in the image.
+// A vulnerable function found in it is Linked, not Called: the linker
+// keeps far more than the code calls.
 func Binary(ctx context.Context, file, name string, o Options) (*Result, error) {
 	msgs, err := run(ctx, o, "-scan", "symbol", "-mode", "binary", file)
 	if err != nil {
 		return nil, fmt.Errorf("govulncheck on binary %s: %w", name, err)
 	}
 	name = strings.TrimPrefix(name, "/")
-	res, err := convert(msgs, o, "binary "+name, func(f *finding) []report.Location {
-		return []report.Location{{Path: name, Image: true, Symbol: symbol(f.Trace[0])}}
+	target := "binary " + name
+	if o.Platform != "" {
+		target += " (" + o.Platform + ")"
+	}
+	res, err := convert(msgs, o, target, report.BinaryAnalysis, func(f *finding) []report.Location {
+		return []report.Location{{Path: name, Image: true, Platform: o.Platform, Symbol: symbol(f.Trace[0])}}
 	})
 	if err != nil {
 		return nil, err
@@ -128,6 +140,7 @@ func run(ctx context.Context, o Options, args ...string) (*stream, error) {
 // are internal). See golang.org/x/vuln/internal/govulncheck.
 type message struct {
 	Config  *config  `json:"config"`
+	SBOM    *sbom    `json:"SBOM"`
 	OSV     *osv     `json:"osv"`
 	Finding *finding `json:"finding"`
 }
@@ -136,6 +149,12 @@ type config struct {
 	DB             string     `json:"db"`
 	DBLastModified *time.Time `json:"db_last_modified"`
 	GoVersion      string     `json:"go_version"`
+}
+
+// sbom is what govulncheck says it analysed; binary mode gives the
+// binary's Go version only here.
+type sbom struct {
+	GoVersion string `json:"go_version"`
 }
 
 type osv struct {
@@ -188,6 +207,8 @@ func decode(r io.Reader) (*stream, error) {
 		switch {
 		case m.Config != nil:
 			s.config = *m.Config
+		case m.SBOM != nil && m.SBOM.GoVersion != "":
+			s.config.GoVersion = m.SBOM.GoVersion
 		case m.OSV != nil:
 			s.osvs[m.OSV.ID] = m.OSV
 		case m.Finding != nil && len(m.Finding.Trace) > 0:
@@ -198,7 +219,8 @@ func decode(r io.Reader) (*stream, error) {
 }
 
 // reach is how far a govulncheck finding got: a function in the trace
-// means it is called, a package that it is imported, else only required.
+// means it is called (linked, in a binary), a package that it is
+// imported, else only required.
 func reach(f *finding) report.Reachability {
 	switch top := f.Trace[0]; {
 	case top.Function != "":
@@ -212,9 +234,10 @@ func reach(f *finding) report.Reachability {
 // convert folds govulncheck's findings (one per module, package and call
 // path) into one slipway finding per vulnerability and module, at the
 // strongest reachability seen, located where the code calls it or, if it
-// does not, where the module is required.
-func convert(s *stream, o Options, target string, locate func(*finding) []report.Location) (*Result, error) {
-	res := &Result{Scanner: report.Scanner{
+// does not, where the module is required. analysis says whose verdict it
+// is; a binary's function is linked, not called.
+func convert(s *stream, o Options, target, analysis string, locate func(*finding) []report.Location) (*Result, error) {
+	res := &Result{GoVersion: s.config.GoVersion, Scanner: report.Scanner{
 		Name:    Name,
 		Version: Version(),
 		URL:     "https://pkg.go.dev/golang.org/x/vuln/cmd/govulncheck",
@@ -248,17 +271,21 @@ func convert(s *stream, o Options, target string, locate func(*finding) []report
 				FixedVersion: goVersion(top.Module, gf.FixedVersion),
 				Ecosystem:    "go",
 				URL:          entry.Database.URL,
+				Analysis:     analysis,
 				Scanners:     []string{Name},
 			}
 			byKey[k] = f
 			order = append(order, k)
 		}
 		r := reach(gf)
+		if r == report.Called && analysis == report.BinaryAnalysis {
+			r = report.Linked
+		}
 		switch {
 		case r.Rank() > f.Reachability.Rank():
 			f.Reachability = r
 			f.Locations = locate(gf)
-		case r == f.Reachability && r == report.Called:
+		case r == f.Reachability && (r == report.Called || r == report.Linked):
 			f.Locations = append(f.Locations, locate(gf)...)
 		}
 	}

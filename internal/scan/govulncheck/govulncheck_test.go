@@ -20,13 +20,14 @@ type brief struct {
 	ID, Package, Version, Fixed string
 	Aliases                     []string
 	Reach                       report.Reachability
+	Analysis                    string
 	Locations                   []report.Location
 }
 
 func briefs(fs []*report.Finding) map[string]brief {
 	m := map[string]brief{}
 	for _, f := range fs {
-		m[f.ID] = brief{f.ID, f.Package, f.Version, f.FixedVersion, f.Aliases, f.Reachability, f.Locations}
+		m[f.ID] = brief{f.ID, f.Package, f.Version, f.FixedVersion, f.Aliases, f.Reachability, f.Analysis, f.Locations}
 	}
 	return m
 }
@@ -48,11 +49,11 @@ func TestSource(t *testing.T) {
 	}
 	app := "testdata/apps/vulnerable/"
 	want := map[string]brief{
-		"GO-2021-0113": {"GO-2021-0113", "golang.org/x/text", "v0.3.6", "v0.3.7", aliases["GO-2021-0113"], report.Called,
+		"GO-2021-0113": {"GO-2021-0113", "golang.org/x/text", "v0.3.6", "v0.3.7", aliases["GO-2021-0113"], report.Called, "source",
 			[]report.Location{{Path: app + "main.go", Line: 22, Column: 28, Symbol: "golang.org/x/text/language.Parse"}}},
-		"GO-2022-1059": {"GO-2022-1059", "golang.org/x/text", "v0.3.6", "v0.3.8", aliases["GO-2022-1059"], report.Imported,
+		"GO-2022-1059": {"GO-2022-1059", "golang.org/x/text", "v0.3.6", "v0.3.8", aliases["GO-2022-1059"], report.Imported, "source",
 			[]report.Location{{Path: app + "go.mod", Line: 6}}},
-		"GO-2020-0036": {"GO-2020-0036", "gopkg.in/yaml.v2", "v2.2.7", "v2.2.8", aliases["GO-2020-0036"], report.Imported,
+		"GO-2020-0036": {"GO-2020-0036", "gopkg.in/yaml.v2", "v2.2.7", "v2.2.8", aliases["GO-2020-0036"], report.Imported, "source",
 			[]report.Location{{Path: app + "go.mod", Line: 7}}},
 	}
 	if diff := cmp.Diff(want, briefs(res.Findings)); diff != "" {
@@ -115,7 +116,7 @@ func TestSourceSkipsSymbolsWhenNothingVulnerableIsImported(t *testing.T) {
 		t.Errorf("level = %q, want package", res.Level)
 	}
 	want := map[string]brief{
-		"GO-2020-0036": {"GO-2020-0036", "gopkg.in/yaml.v2", "v2.2.7", "v2.2.8", aliases["GO-2020-0036"], report.Required,
+		"GO-2020-0036": {"GO-2020-0036", "gopkg.in/yaml.v2", "v2.2.7", "v2.2.8", aliases["GO-2020-0036"], report.Required, "source",
 			[]report.Location{{Path: "app/go.mod", Line: 7}}},
 	}
 	if diff := cmp.Diff(want, briefs(res.Findings)); diff != "" {
@@ -131,7 +132,7 @@ func TestSourceSkipsSymbolsWhenNothingVulnerableIsImported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full, err := convert(msgs, o, "source", (&sourceSite{root: root, dir: dir, gomod: gomod}).locate)
+	full, err := convert(msgs, o, "source", report.SourceAnalysis, (&sourceSite{root: root, dir: dir, gomod: gomod}).locate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,10 +153,12 @@ func TestBinary(t *testing.T) {
 	in := func(sym string) []report.Location {
 		return []report.Location{{Path: "app/vulnerable", Image: true, Symbol: sym}}
 	}
+	// A function in the binary is linked, not called: the binary alone
+	// cannot tell.
 	want := map[string]brief{
-		"GO-2021-0113": {"GO-2021-0113", "golang.org/x/text", "v0.3.6", "v0.3.7", aliases["GO-2021-0113"], report.Called, in("golang.org/x/text/language.Parse")},
-		"GO-2022-1059": {"GO-2022-1059", "golang.org/x/text", "v0.3.6", "v0.3.8", aliases["GO-2022-1059"], report.Imported, in("")},
-		"GO-2020-0036": {"GO-2020-0036", "gopkg.in/yaml.v2", "v2.2.7", "v2.2.8", aliases["GO-2020-0036"], report.Imported, in("")},
+		"GO-2021-0113": {"GO-2021-0113", "golang.org/x/text", "v0.3.6", "v0.3.7", aliases["GO-2021-0113"], report.Linked, "binary", in("golang.org/x/text/language.Parse")},
+		"GO-2022-1059": {"GO-2022-1059", "golang.org/x/text", "v0.3.6", "v0.3.8", aliases["GO-2022-1059"], report.Imported, "binary", in("")},
+		"GO-2020-0036": {"GO-2020-0036", "gopkg.in/yaml.v2", "v2.2.7", "v2.2.8", aliases["GO-2020-0036"], report.Imported, "binary", in("")},
 	}
 	if diff := cmp.Diff(want, briefs(res.Findings)); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
@@ -176,6 +179,23 @@ func TestErrors(t *testing.T) {
 	bin := filepath.Join(scantest.App(t), "main.go") // not a binary
 	if _, err := Binary(ctx, bin, "main.go", Options{DB: scantest.VulnDB(t)}); err == nil {
 		t.Error("Binary on a source file succeeded")
+	}
+}
+
+func TestCheckDB(t *testing.T) {
+	ctx := context.Background()
+	if err := CheckDB(ctx, scantest.VulnDB(t)); err != nil {
+		t.Errorf("the fixture database: %v", err)
+	}
+	empty := t.TempDir()
+	for db, want := range map[string]string{
+		"file://" + filepath.ToSlash(filepath.Join(empty, "missing")): "no directory " + filepath.Join(empty, "missing"),
+		"file://" + filepath.ToSlash(empty):                           "holds neither index/modules.json nor OSV records",
+		"ftp://example.com/db":                                        "is neither https:// nor file://",
+	} {
+		if err := CheckDB(ctx, db); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckDB(%s) = %v, want %q", db, err, want)
+		}
 	}
 }
 

@@ -24,8 +24,8 @@ func ReadReport(t testing.TB, file string) *report.Report {
 }
 
 // Lines puts each finding on one line for a test to compare: severity,
-// id, aliases, package, version, fixed version, reachability, locations
-// and scanners, in the report's order.
+// id, aliases, package, version, fixed version, reachability and the
+// analysis that gave it, locations and scanners, in the report's order.
 func Lines(fs []*report.Finding) []string {
 	var out []string
 	for _, f := range fs {
@@ -33,8 +33,12 @@ func Lines(fs []*report.Finding) []string {
 		for _, l := range f.Locations {
 			locs = append(locs, l.String())
 		}
+		reach := string(f.Reachability)
+		if f.Analysis != "" {
+			reach += " (" + f.Analysis + ")"
+		}
 		out = append(out, strings.Join([]string{string(f.Severity), f.ID, strings.Join(f.Aliases, ","), f.Package, f.Version, f.FixedVersion,
-			string(f.Reachability), strings.Join(locs, " "), strings.Join(f.Scanners, "+")}, " | "))
+			reach, strings.Join(locs, " "), strings.Join(f.Scanners, "+")}, " | "))
 	}
 	return out
 }

@@ -27,14 +27,29 @@ import (
 	"github.com/slipwayci/slipway/internal/testkit"
 )
 
-// App is testdata/apps/vulnerable: golang.org/x/text v0.3.6 with
-// language.Parse called (GO-2021-0113) and ParseAcceptLanguage not
-// (GO-2022-1059), gopkg.in/yaml.v2 v2.2.7 imported but its decoder not
-// called (GO-2020-0036), and gosec's G401, G404 and G501. Its
-// dependencies are vendored, so it builds offline.
+// App is testdata/apps/vulnerable, the calling sample: golang.org/x/text
+// v0.3.6 with language.Parse called (GO-2021-0113) and
+// ParseAcceptLanguage not (GO-2022-1059), gopkg.in/yaml.v2 v2.2.7
+// imported but its decoder not called (GO-2020-0036), and gosec's G401,
+// G404 and G501. Its dependencies are vendored, so it builds offline.
 func App(t testing.TB) string {
 	t.Helper()
-	return filepath.Join(testkit.RepoRoot(t), "testdata", "apps", "vulnerable")
+	return AppDir(t, "vulnerable")
+}
+
+// NoCall is testdata/apps/nocall, the non-calling sample:
+// golang.org/x/text v0.3.7 with ParseAcceptLanguage (GO-2022-1059) kept in
+// a table no code calls, so the linker keeps it (govulncheck's binary mode
+// sees it) while the source never calls it.
+func NoCall(t testing.TB) string {
+	t.Helper()
+	return AppDir(t, "nocall")
+}
+
+// AppDir is testdata/apps/NAME.
+func AppDir(t testing.TB, name string) string {
+	t.Helper()
+	return filepath.Join(testkit.RepoRoot(t), "testdata", "apps", name)
 }
 
 // VulnDB is a file:// URL of a flat folder of real Go OSV records, the
@@ -58,12 +73,18 @@ func TrivyFixtures(t testing.TB) []string {
 // binary's path.
 func BuildApp(t testing.TB, dir string) string {
 	t.Helper()
-	out := filepath.Join(dir, "vulnerable")
+	return Build(t, App(t), filepath.Join(dir, "vulnerable"), "amd64")
+}
+
+// Build builds the app in src for linux/goarch into out, as slipway build
+// does (-trimpath, no cgo), and returns out.
+func Build(t testing.TB, src, out, goarch string) string {
+	t.Helper()
 	cmd := exec.Command("go", "build", "-trimpath", "-o", out, ".")
-	cmd.Dir = App(t)
-	cmd.Env = append(Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+	cmd.Dir = src
+	cmd.Env = append(Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the sample app: %v\n%s", err, b)
+		t.Fatalf("building %s: %v\n%s", filepath.Base(src), err, b)
 	}
 	return out
 }
@@ -146,6 +167,12 @@ func ImageFiles(t testing.TB, binary string) map[string][]byte {
 // Image is a linux/amd64 image of files in one layer.
 func Image(t testing.TB, files map[string][]byte) v1.Image {
 	t.Helper()
+	return ImageFor(t, "amd64", files)
+}
+
+// ImageFor is a linux/goarch image of files in one layer.
+func ImageFor(t testing.TB, goarch string, files map[string][]byte) v1.Image {
+	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	names := make([]string, 0, len(files))
@@ -183,7 +210,7 @@ func Image(t testing.TB, files map[string][]byte) v1.Image {
 		t.Fatal(err)
 	}
 	img, err = mutate.ConfigFile(img, &v1.ConfigFile{
-		Architecture: "amd64", OS: "linux",
+		Architecture: goarch, OS: "linux",
 		Config: v1.Config{Entrypoint: []string{"/app/vulnerable"}},
 		RootFS: v1.RootFS{Type: "layers", DiffIDs: mustDiffIDs(t, img)},
 	})
@@ -206,10 +233,21 @@ func mustDiffIDs(t testing.TB, img v1.Image) []v1.Hash {
 // dir, the way the image step does, and returns the index's digest.
 func Layout(t testing.TB, dir string, img v1.Image) string {
 	t.Helper()
-	idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{
-		Add:        img,
-		Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}},
-	})
+	return LayoutOf(t, dir, map[string]v1.Image{"amd64": img})
+}
+
+// LayoutOf writes an index of one linux image per architecture into an
+// OCI image layout at dir, the way the image step does, and returns the
+// index's digest.
+func LayoutOf(t testing.TB, dir string, imgs map[string]v1.Image) string {
+	t.Helper()
+	idx := v1.ImageIndex(empty.Index)
+	for _, arch := range slices.Sorted(maps.Keys(imgs)) {
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
+			Add:        imgs[arch],
+			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}},
+		})
+	}
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
 		t.Fatal(err)

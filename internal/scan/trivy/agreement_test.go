@@ -111,64 +111,13 @@ func TestAgreesWithCLIs(t *testing.T) {
 		if diff := cmp.Diff(theirs, got); diff != "" || len(got) == 0 {
 			t.Errorf("trivy CLI (-) vs slipway (+):\n%s", diff)
 		}
-		if os := tr.Metadata.OS.Family + " " + tr.Metadata.OS.Name; os != rep.Scan.Image.OS {
-			t.Errorf("trivy CLI sees %q, slipway %q", os, rep.Scan.Image.OS)
+		if os := tr.Metadata.OS.Family + " " + tr.Metadata.OS.Name; os != rep.Scan.Image.Platforms[0].OS {
+			t.Errorf("trivy CLI sees %q, slipway %q", os, rep.Scan.Image.Platforms[0].OS)
 		}
 	})
 
 	t.Run("govulncheck", func(t *testing.T) {
-		db := scantest.VulnDB(t)
-		levels := map[string]report.Reachability{}
-		note := func(out []byte) {
-			dec := json.NewDecoder(bytes.NewReader(out))
-			for {
-				var m struct {
-					Finding *struct {
-						OSV   string `json:"osv"`
-						Trace []struct{ Module, Package, Function string }
-					} `json:"finding"`
-				}
-				if err := dec.Decode(&m); err == io.EOF {
-					break
-				} else if err != nil {
-					t.Fatalf("govulncheck's JSON: %v", err)
-				}
-				if m.Finding == nil {
-					continue
-				}
-				top := m.Finding.Trace[0]
-				r := report.Required
-				switch {
-				case top.Function != "":
-					r = report.Called
-				case top.Package != "":
-					r = report.Imported
-				}
-				if k := m.Finding.OSV + " " + top.Module; r.Rank() > levels[k].Rank() {
-					levels[k] = r
-				}
-			}
-		}
-		gv := filepath.Join(bin, "govulncheck")
-		note(command(t, p.dir, gv, "-db", db, "-format", "json", "./..."))
-		note(command(t, p.dir, gv, "-db", db, "-format", "json", "-mode", "binary", p.bin))
-		var theirs []string
-		for k, r := range levels {
-			theirs = append(theirs, k+" "+string(r))
-		}
-		slices.Sort(theirs)
-		got := ours("govulncheck", func(f *report.Finding) string {
-			goID := f.ID
-			for _, a := range f.IDs() {
-				if strings.HasPrefix(a, "GO-") {
-					goID = a
-				}
-			}
-			return fmt.Sprintf("%s %s %s", goID, f.Package, f.Reachability)
-		})
-		if diff := cmp.Diff(theirs, got); diff != "" || len(got) == 0 {
-			t.Errorf("govulncheck CLI (-) vs slipway (+):\n%s", diff)
-		}
+		agreeWithGovulncheck(t, bin, p, rep)
 	})
 
 	t.Run("gosec", func(t *testing.T) {
@@ -198,4 +147,108 @@ func TestAgreesWithCLIs(t *testing.T) {
 			t.Errorf("gosec CLI (-) vs slipway (+):\n%s", diff)
 		}
 	})
+}
+
+// govulncheckLevels runs the govulncheck CLI with args and returns each
+// vulnerability's reachability in each module, as its JSON gives it: a
+// function in the trace is called (in a binary, linked), a package
+// imported, else required.
+func govulncheckLevels(t *testing.T, bin, dir string, args ...string) map[string]report.Reachability {
+	t.Helper()
+	out := command(t, dir, filepath.Join(bin, "govulncheck"), append([]string{"-db", scantest.VulnDB(t), "-format", "json"}, args...)...)
+	binary := slices.Contains(args, "binary")
+	levels := map[string]report.Reachability{}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var m struct {
+			Finding *struct {
+				OSV   string `json:"osv"`
+				Trace []struct{ Module, Package, Function string }
+			} `json:"finding"`
+		}
+		if err := dec.Decode(&m); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("govulncheck's JSON: %v", err)
+		}
+		if m.Finding == nil {
+			continue
+		}
+		top := m.Finding.Trace[0]
+		r := report.Required
+		switch {
+		case top.Function != "" && binary:
+			r = report.Linked
+		case top.Function != "":
+			r = report.Called
+		case top.Package != "":
+			r = report.Imported
+		}
+		if k := m.Finding.OSV + " " + top.Module; r.Rank() > levels[k].Rank() {
+			levels[k] = r
+		}
+	}
+	return levels
+}
+
+// agreeWithGovulncheck compares, vulnerability by vulnerability, the
+// reachability slipway gave with govulncheck's: with the source at hand,
+// the source analysis decides for the binary built from it, so every
+// verdict is the govulncheck CLI's on the source; with the binary alone
+// (--dir none), every verdict is the CLI's binary mode's, a function in
+// the binary being linked, not called.
+func agreeWithGovulncheck(t *testing.T, bin string, p pipeline, withSource *report.Report) {
+	ours := func(rep *report.Report, analysis string) []string {
+		var keys []string
+		for _, f := range rep.Findings {
+			if !slices.Contains(f.Scanners, "govulncheck") {
+				continue
+			}
+			goID := f.ID
+			for _, a := range f.IDs() {
+				if strings.HasPrefix(a, "GO-") {
+					goID = a
+				}
+			}
+			if f.Analysis != analysis {
+				t.Errorf("%s: reachability by the %s analysis, want %s", goID, f.Analysis, analysis)
+			}
+			keys = append(keys, fmt.Sprintf("%s %s %s", goID, f.Package, f.Reachability))
+		}
+		slices.Sort(keys)
+		return keys
+	}
+	theirs := func(levels map[string]report.Reachability) []string {
+		var keys []string
+		for k, r := range levels {
+			keys = append(keys, k+" "+string(r))
+		}
+		slices.Sort(keys)
+		return keys
+	}
+	got := ours(withSource, report.SourceAnalysis)
+	if diff := cmp.Diff(theirs(govulncheckLevels(t, bin, p.dir, "./...")), got); diff != "" || len(got) == 0 {
+		t.Errorf("with the source: govulncheck CLI on the source (-) vs slipway (+):\n%s", diff)
+	}
+	if _, stderr, code := p.scan(t, "--dir", "none", "--fail-on", "none"); code != 0 {
+		t.Fatalf("slipway scan --dir none: exit %d\n%s", code, stderr)
+	}
+	alone := scantest.ReadReport(t, filepath.Join(p.dir, "dist", scan.FindingsFile))
+	got = ours(alone, report.BinaryAnalysis)
+	if diff := cmp.Diff(theirs(govulncheckLevels(t, bin, p.dir, "-mode", "binary", p.bin)), got); diff != "" || len(got) == 0 {
+		t.Errorf("the binary alone: govulncheck CLI -mode binary (-) vs slipway (+):\n%s", diff)
+	}
+}
+
+// TestAgreesWithGovulncheckOnTheNonCallingSample: where the two modes
+// disagree (ParseAcceptLanguage linked, never called), slipway agrees with
+// each where it should: the source's verdict with the source, the
+// binary's without.
+func TestAgreesWithGovulncheckOnTheNonCallingSample(t *testing.T) {
+	bin := clis(t)
+	p := newPipelineOf(t, "nocall")
+	if _, stderr, code := p.scan(t, "--fail-on", "none"); code != 0 {
+		t.Fatalf("slipway scan: exit %d\n%s", code, stderr)
+	}
+	agreeWithGovulncheck(t, bin, p, scantest.ReadReport(t, filepath.Join(p.dir, "dist", scan.FindingsFile)))
 }

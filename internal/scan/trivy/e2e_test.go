@@ -8,6 +8,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,10 +32,22 @@ type pipeline struct {
 
 func newPipeline(t *testing.T) pipeline {
 	t.Helper()
-	p := pipeline{dir: testkit.SampleRepo(t, "vulnerable", t.TempDir()), cache: fixtureDB(t)}
-	p.bin = scantest.BuildApp(t, t.TempDir())
+	return newPipelineOf(t, "vulnerable")
+}
+
+// newPipelineOf is the pipeline of testdata/apps/APP, its binary at
+// app/APP in a Debian 12 image.
+func newPipelineOf(t *testing.T, app string) pipeline {
+	t.Helper()
+	p := pipeline{dir: testkit.SampleRepo(t, app, t.TempDir()), cache: fixtureDB(t)}
+	p.bin = scantest.Build(t, scantest.AppDir(t, app), filepath.Join(t.TempDir(), app), "amd64")
 	p.layout = filepath.Join(p.dir, "dist", "image")
-	scantest.Layout(t, p.layout, scantest.Image(t, scantest.ImageFiles(t, p.bin)))
+	files := scantest.ImageFiles(t, p.bin)
+	if app != "vulnerable" {
+		files["app/"+app] = files["app/vulnerable"]
+		delete(files, "app/vulnerable")
+	}
+	scantest.Layout(t, p.layout, scantest.Image(t, files))
 	return p
 }
 
@@ -62,14 +75,15 @@ func TestPipeline(t *testing.T) {
 	rep := scantest.ReadReport(t, filepath.Join(p.dir, "dist", scan.FindingsFile))
 	got := scantest.Lines(rep.Findings)
 	// One finding per vulnerability, whichever scanners saw it; trivy's
-	// severities, govulncheck's reachability.
+	// severities, the source analysis's reachability (the binary in the
+	// image is built from the source).
 	want := []string{
-		"HIGH | CVE-2021-38561 | GHSA-ppp9-7jff-5vj2,GO-2021-0113 | golang.org/x/text | v0.3.6 | v0.3.7 | called | main.go:22:28 image:/app/vulnerable | govulncheck+trivy",
+		"HIGH | CVE-2021-38561 | GHSA-ppp9-7jff-5vj2,GO-2021-0113 | golang.org/x/text | v0.3.6 | v0.3.7 | called (source) | main.go:22:28 image:/app/vulnerable | govulncheck+trivy",
 		"HIGH | G404 |  | example.com/vulnerable |  |  |  | main.go:32:38 | gosec",
-		"HIGH | CVE-2022-32149 | GHSA-69ch-w2m2-3vjp,GO-2022-1059 | golang.org/x/text | v0.3.6 | v0.3.8 | imported | go.mod:6 image:/app/vulnerable | govulncheck+trivy",
+		"HIGH | CVE-2022-32149 | GHSA-69ch-w2m2-3vjp,GO-2022-1059 | golang.org/x/text | v0.3.6 | v0.3.8 | imported (source) | go.mod:6 image:/app/vulnerable | govulncheck+trivy",
 		"MEDIUM | G401 |  | example.com/vulnerable |  |  |  | main.go:31:9 | gosec",
 		"MEDIUM | G501 |  | example.com/vulnerable |  |  |  | main.go:12:2 | gosec",
-		"MEDIUM | CVE-2019-11254 | GHSA-wxc4-f4m6-wwqv,GO-2020-0036 | gopkg.in/yaml.v2 | v2.2.7 | v2.2.8 | imported | go.mod:7 image:/app/vulnerable | govulncheck+trivy",
+		"MEDIUM | CVE-2019-11254 | GHSA-wxc4-f4m6-wwqv,GO-2020-0036 | gopkg.in/yaml.v2 | v2.2.7 | v2.2.8 | imported (source) | go.mod:7 image:/app/vulnerable | govulncheck+trivy",
 		"LOW | CVE-2019-18276 |  | bash | 5.2.15-2+b2 |  |  | image:/var/lib/dpkg/status | trivy",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -91,6 +105,104 @@ func TestPipeline(t *testing.T) {
 	}
 }
 
+// TestCallingSampleFails: the calling sample, which calls language.Parse
+// (GO-2021-0113, fixed in v0.3.7), fails --fail-on high because of that
+// call, whichever scanners run: with all three (trivy grades it HIGH);
+// with govulncheck and gosec alone and trivy's database in the cache
+// (graded from it by its CVE alias); and with govulncheck and gosec alone
+// and no database at all (ungraded, called and fixed upstream).
+func TestCallingSampleFails(t *testing.T) {
+	p := newPipeline(t)
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		severity report.Severity
+		source   string
+		reason   string
+	}{
+		{"all three scanners", nil, report.High, "ghsa", "findings at or above high: CVE-2021-38561"},
+		{"govulncheck and gosec, trivy's database at hand", []string{"--scanners", "govulncheck,gosec"}, report.High, "ghsa", "findings at or above high: CVE-2021-38561"},
+		{"govulncheck and gosec, no database", []string{"--scanners", "govulncheck,gosec", "--cache-dir", t.TempDir()}, report.Unknown, "",
+			"1 vulnerability of unknown severity, reachable and fixed upstream (--fail-unknown called): CVE-2021-38561"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := p.scan(t, append(slices.Clone(tc.args), "--fail-on", "high")...)
+			if code != cli.ExitPolicy || !strings.Contains(stderr, tc.reason) {
+				t.Errorf("exit %d, want 3 with %q\n%s", code, tc.reason, stderr)
+			}
+			rep := scantest.ReadReport(t, filepath.Join(p.dir, "dist", scan.FindingsFile))
+			i := slices.IndexFunc(rep.Findings, func(f *report.Finding) bool { return f.ID == "CVE-2021-38561" })
+			if i < 0 {
+				t.Fatalf("no CVE-2021-38561 in\n%s", strings.Join(scantest.Lines(rep.Findings), "\n"))
+			}
+			f := rep.Findings[i]
+			if f.Severity != tc.severity || f.SeveritySource != tc.source || f.Reachability != report.Called || f.Analysis != report.SourceAnalysis {
+				t.Errorf("CVE-2021-38561: %s from %q, %s by %s; want %s from %q, called by source", f.Severity, f.SeveritySource, f.Reachability, f.Analysis, tc.severity, tc.source)
+			}
+			if !slices.Contains(rep.Verdict.Failing, "CVE-2021-38561") {
+				t.Errorf("failing %v lacks CVE-2021-38561", rep.Verdict.Failing)
+			}
+		})
+	}
+}
+
+// TestNonCallingSample: with trivy, the non-calling sample's
+// ParseAcceptLanguage stays imported (the source analysis's verdict),
+// however much of x/text the binary links, so --reachable-only lets it
+// through; without the source, its binary says linked.
+func TestNonCallingSample(t *testing.T) {
+	p := newPipelineOf(t, "nocall")
+	_, stderr, code := p.scan(t, "--reachable-only")
+	if code != 0 {
+		t.Errorf("--reachable-only: exit %d, want 0\n%s", code, stderr)
+	}
+	rep := scantest.ReadReport(t, filepath.Join(p.dir, "dist", scan.FindingsFile))
+	want := []string{"HIGH | CVE-2022-32149 | GHSA-69ch-w2m2-3vjp,GO-2022-1059 | golang.org/x/text | v0.3.7 | v0.3.8 | imported (source) | go.mod:5 image:/app/nocall | govulncheck+trivy"}
+	if diff := cmp.Diff(want, goFindings(rep)); diff != "" {
+		t.Errorf("with the source (-want +got):\n%s", diff)
+	}
+	if _, stderr, code := p.scan(t, "--reachable-only", "--dir", "none"); code != cli.ExitPolicy {
+		t.Errorf("without the source: exit %d, want 3: linked is not shown unreachable\n%s", code, stderr)
+	}
+	rep = scantest.ReadReport(t, filepath.Join(p.dir, "dist", scan.FindingsFile))
+	want = []string{"HIGH | CVE-2022-32149 | GHSA-69ch-w2m2-3vjp,GO-2022-1059 | golang.org/x/text | v0.3.7 | v0.3.8 | linked (binary) | image:/app/nocall | govulncheck+trivy"}
+	if diff := cmp.Diff(want, goFindings(rep)); diff != "" {
+		t.Errorf("without the source (-want +got):\n%s", diff)
+	}
+}
+
+func goFindings(rep *report.Report) []string {
+	var fs []*report.Finding
+	for _, f := range rep.Findings {
+		if f.Ecosystem == "go" {
+			fs = append(fs, f)
+		}
+	}
+	return scantest.Lines(fs)
+}
+
+// TestMissingDatabaseFailsAtOnce: offline with no database in the cache,
+// the scan fails before any analysis, within a second, in one line naming
+// trivy's database, where it was looked for and the flags that fix it.
+func TestMissingDatabaseFailsAtOnce(t *testing.T) {
+	p := newPipeline(t)
+	empty := t.TempDir()
+	start := time.Now()
+	_, stderr, code := p.scan(t, "--cache-dir", empty)
+	took := time.Since(start)
+	if code != cli.ExitUsage || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want 2 and one line", code, stderr)
+	}
+	for _, w := range []string{"trivy's database", filepath.Join(empty, "db", "trivy.db"), "without --offline", "--cache-dir"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr %q lacks %q", stderr, w)
+		}
+	}
+	if took > time.Second {
+		t.Errorf("took %s to fail; want under a second", took)
+	}
+}
+
 // normalize fixes what changes from run to run (times, the temporary
 // layout path, slipway's version) so a real scan can serve as a fixture.
 func normalize(t *testing.T, rep *report.Report) []byte {
@@ -99,6 +211,9 @@ func normalize(t *testing.T, rep *report.Report) []byte {
 	rep.Scan.Commit = "4f2c1e9a0b7d3c5e8f1a2b4c6d8e0f1a3b5c7d9e"
 	rep.Scan.Started, rep.Scan.Finished = "2026-11-02T10:00:00Z", "2026-11-02T10:00:09Z"
 	rep.Scan.Image.Name = "oci:dist/image"
+	if rep.Scan.Grades != nil {
+		rep.Scan.Grades.Source = "offline, ~/.cache/trivy/db"
+	}
 	for _, s := range rep.Scanners {
 		if s.DB != nil && strings.HasPrefix(s.DB.Source, "offline, ") {
 			s.DB.Source = "offline, ~/.cache/trivy/db"

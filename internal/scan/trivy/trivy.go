@@ -22,6 +22,7 @@ import (
 	trivydb "github.com/aquasecurity/trivy-db/pkg/db"
 	"github.com/aquasecurity/trivy-db/pkg/metadata"
 	dbtypes "github.com/aquasecurity/trivy-db/pkg/types"
+	vulnsrc "github.com/aquasecurity/trivy-db/pkg/vulnsrc/vulnerability"
 	"github.com/aquasecurity/trivy/pkg/cache"
 	"github.com/aquasecurity/trivy/pkg/db"
 	"github.com/aquasecurity/trivy/pkg/fanal/analyzer"
@@ -59,32 +60,80 @@ func Version() string {
 	return linked
 }
 
-// trivy keeps its database open in a package variable: one scan at a time.
+// trivy keeps its database open in a package variable: one database open
+// at a time, from Open to Close.
 var mu sync.Mutex
 
-// ScanImage scans the image for vulnerable OS packages and Go modules in
-// binaries, as `trivy image --scanners vuln` does, with the database in
-// o.CacheDir, downloaded first unless o.Offline.
-func (Scanner) ScanImage(ctx context.Context, img *scan.Image, o scan.ImageOptions) (*scan.Result, error) {
+// Open makes trivy's database ready in o.CacheDir (downloaded first,
+// unless o.Offline, when it is missing or stale) and opens it; with
+// o.IfPresent it only opens one already there. It holds the database, and
+// so any other Open, until Close.
+func (Scanner) Open(ctx context.Context, o scan.ImageOptions) (scan.VulnDB, error) {
 	mu.Lock()
-	defer mu.Unlock()
 	logTo(o.Log)
 	cacheDir := o.CacheDir
 	if cacheDir == "" {
 		cacheDir = filepath.Join(utils.CacheDir(), "trivy") // where trivy keeps it
 	}
-	dbInfo, err := openDB(ctx, cacheDir, o)
-	if err != nil {
+	info, err := openDB(ctx, cacheDir, o)
+	if err != nil || info == nil {
+		mu.Unlock()
 		return nil, err
 	}
-	defer db.Close()
+	return &database{cacheDir: cacheDir, info: info, o: o}, nil
+}
 
+// database is trivy's database, open.
+type database struct {
+	cacheDir string
+	info     *report.DB
+	o        scan.ImageOptions
+	closed   bool
+}
+
+func (d *database) Info() *report.DB { return d.info }
+
+// Close closes the database and lets the next Open have it.
+func (d *database) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	defer mu.Unlock()
+	return db.Close()
+}
+
+// Grade returns the severity trivy gives a Go vulnerability, looking it
+// up by each identifier in turn: GitHub's advisory's grade (the data
+// source trivy itself prefers for Go modules), else NVD's, else trivy's
+// own.
+func (d *database) Grade(ids []string) (report.Severity, string, bool) {
+	for _, id := range ids {
+		v, err := trivydb.Config{}.GetVulnerability(id)
+		if err != nil {
+			continue
+		}
+		for _, src := range []dbtypes.SourceID{vulnsrc.GHSA, vulnsrc.NVD} {
+			if sev, ok := v.VendorSeverity[src]; ok && sev != dbtypes.SeverityUnknown {
+				return severity(sev.String()), string(src), true
+			}
+		}
+		if sev := severity(v.Severity); sev != report.Unknown {
+			return sev, "trivy", true
+		}
+	}
+	return "", "", false
+}
+
+// ScanImage scans the image for vulnerable OS packages and Go modules in
+// binaries, as `trivy image --scanners vuln` does.
+func (d *database) ScanImage(ctx context.Context, img *scan.Image) (*scan.Result, error) {
 	// What trivy learns of each layer is kept beside the database, keyed
 	// by the layer's digest and the analyzers' versions, as trivy's own
 	// CLI keeps it: the base's layers are analysed once, not every scan.
 	var c cache.Cache
-	if fc, err := cache.NewFSCache(cacheDir); err != nil {
-		fmt.Fprintf(cmp.Or(o.Log, io.Discard), "trivy: not caching layer analysis: %v\n", err)
+	if fc, err := cache.NewFSCache(d.cacheDir); err != nil {
+		fmt.Fprintf(cmp.Or(d.o.Log, io.Discard), "trivy: not caching layer analysis: %v\n", err)
 		c = cache.NewMemoryCache()
 	} else {
 		defer fc.Close()
@@ -93,7 +142,7 @@ func (Scanner) ScanImage(ctx context.Context, img *scan.Image, o scan.ImageOptio
 	art, err := artimage.NewArtifact(image{Image: img.Img, name: img.Name}, c, artifact.Option{
 		DisabledAnalyzers: disabledAnalyzers(),
 		NoProgress:        true,
-		Offline:           o.Offline,
+		Offline:           d.o.Offline,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("trivy: %w", err)
@@ -114,7 +163,7 @@ func (Scanner) ScanImage(ctx context.Context, img *scan.Image, o scan.ImageOptio
 			Version: Version(),
 			URL:     "https://trivy.dev",
 			Targets: []string{"image"},
-			DB:      dbInfo,
+			DB:      d.info,
 		},
 		Findings: Convert(rep),
 	}
@@ -134,7 +183,9 @@ func disabledAnalyzers() []analyzer.Type {
 }
 
 // openDB makes sure the database is in cacheDir (downloading it from the
-// first repository that has it, unless offline) and opens it.
+// first repository that has it, unless offline) and opens it. With
+// o.IfPresent it opens one that is there, however old, and otherwise
+// returns nil.
 func openDB(ctx context.Context, cacheDir string, o scan.ImageOptions) (*report.DB, error) {
 	repos := o.DBRepositories
 	if len(repos) == 0 {
@@ -152,17 +203,25 @@ func openDB(ctx context.Context, cacheDir string, o scan.ImageOptions) (*report.
 		refs = append(refs, ref)
 	}
 	dir := db.Dir(cacheDir)
-	if _, err := os.Stat(trivydb.Path(dir)); err != nil && o.Offline {
-		// trivy's own message names its CLI's --skip-db-update.
-		return nil, fmt.Errorf("no trivy database in %s, and --offline downloads none: run once without --offline with the same --cache-dir, or fetch it with trivy image --download-db-only --cache-dir %s", cacheDir, cacheDir)
+	if _, err := os.Stat(trivydb.Path(dir)); err != nil {
+		switch {
+		case o.IfPresent:
+			return nil, nil
+		case o.Offline:
+			// trivy's own message names its CLI's --skip-db-update.
+			return nil, &scan.DBError{DB: scan.TrivyDB, Where: trivydb.Path(dir), Missing: true, Err: errors.New("none there, and offline downloads none")}
+		}
+	}
+	if o.IfPresent {
+		if err := db.Init(dir); err != nil {
+			return nil, &scan.DBError{DB: scan.TrivyDB, Where: trivydb.Path(dir), Err: err}
+		}
+		return describe(dir, "cached, "+dir), nil
 	}
 	client := db.NewClient(dir, true, db.WithDBRepository(refs))
 	stale, err := client.NeedsUpdate(ctx, strings.TrimPrefix(Version(), "v"), o.Offline)
 	if err != nil {
-		if o.Offline {
-			return nil, fmt.Errorf("trivy database in %s: %w (offline, it must be fetched first, e.g. with trivy image --download-db-only --cache-dir %s)", cacheDir, err, cacheDir)
-		}
-		return nil, fmt.Errorf("trivy database in %s: %w", cacheDir, err)
+		return nil, &scan.DBError{DB: scan.TrivyDB, Where: trivydb.Path(dir), Missing: o.Offline, Err: err}
 	}
 	if stale {
 		// Each repository in turn, whatever went wrong with the one before
@@ -182,27 +241,39 @@ func openDB(ctx context.Context, cacheDir string, o scan.ImageOptions) (*report.
 			fmt.Fprintf(cmp.Or(o.Log, io.Discard), "trivy: no database from %s, trying the next repository\n", ref)
 		}
 		if len(errs) > 0 {
-			return nil, fmt.Errorf("downloading trivy's database: %w", errors.Join(errs...))
+			return nil, &scan.DBError{DB: scan.TrivyDB, Where: strings.Join(repos, ", "), Err: fmt.Errorf("downloading: %w", oneLine(errors.Join(errs...)))}
 		}
 	}
 	if err := db.Init(dir); err != nil {
-		return nil, fmt.Errorf("opening trivy database in %s: %w", dir, err)
+		return nil, &scan.DBError{DB: scan.TrivyDB, Where: trivydb.Path(dir), Err: err}
 	}
 	shown := make([]string, len(repos))
 	for i, r := range repos {
 		shown[i] = redact.URL(r)
 	}
-	info := &report.DB{Source: strings.Join(shown, ", ")}
+	source := strings.Join(shown, ", ")
 	if o.Offline {
-		info.Source = "offline, " + dir
+		source = "offline, " + dir
 	}
+	return describe(dir, source), nil
+}
+
+// describe is the database in dir for the report.
+func describe(dir, source string) *report.DB {
+	info := &report.DB{Source: source}
 	if m, err := metadata.NewClient(dir).Get(); err == nil {
 		info.Version = fmt.Sprint(m.Version)
 		if !m.UpdatedAt.IsZero() {
 			info.Updated = m.UpdatedAt.UTC().Format(time.RFC3339)
 		}
 	}
-	return info, nil
+	return info
+}
+
+// oneLine joins the lines of err's message with "; ", so that the errors
+// of each repository tried make one line.
+func oneLine(err error) error {
+	return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
 }
 
 // Convert turns trivy's report into findings, one per vulnerability and
@@ -213,16 +284,17 @@ func Convert(rep types.Report) []*report.Finding {
 		paths := packagePaths(r)
 		for _, v := range r.Vulnerabilities {
 			f := &report.Finding{
-				ID:           v.VulnerabilityID,
-				Kind:         report.Vulnerability,
-				Title:        v.Title,
-				Description:  v.Description,
-				Severity:     severity(v.Severity),
-				Package:      v.PkgName,
-				Version:      v.InstalledVersion,
-				FixedVersion: v.FixedVersion,
-				URL:          v.PrimaryURL,
-				Scanners:     []string{scan.Trivy},
+				ID:             v.VulnerabilityID,
+				Kind:           report.Vulnerability,
+				Title:          v.Title,
+				Description:    v.Description,
+				Severity:       severity(v.Severity),
+				SeveritySource: string(v.SeveritySource),
+				Package:        v.PkgName,
+				Version:        v.InstalledVersion,
+				FixedVersion:   v.FixedVersion,
+				URL:            v.PrimaryURL,
+				Scanners:       []string{scan.Trivy},
 			}
 			where := r.Target
 			if r.Class == types.ClassOSPkg {

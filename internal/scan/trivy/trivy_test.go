@@ -4,6 +4,7 @@ package trivy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"path/filepath"
 	"strings"
@@ -49,6 +50,21 @@ var want = []string{
 	"LOW | CVE-2019-18276 | debian | bash | 5.2.15-2+b2 |  | image:/var/lib/dpkg/status",
 }
 
+// scanImage opens the database in cache, offline, and scans img with it.
+func scanImage(t *testing.T, cache string, img *scan.Image) *scan.Result {
+	t.Helper()
+	db, err := Scanner{}.Open(context.Background(), scan.ImageOptions{CacheDir: cache, Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.ScanImage(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 func TestScanImage(t *testing.T) {
 	cache := fixtureDB(t)
 	bin := scantest.BuildApp(t, t.TempDir())
@@ -56,16 +72,13 @@ func TestScanImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Scanner{}.ScanImage(context.Background(), img, scan.ImageOptions{CacheDir: cache, Offline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := scanImage(t, cache, img)
 	if diff := cmp.Diff(want, brief(res.Findings)); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 	for _, f := range res.Findings {
-		if f.Title == "" || f.Description == "" || !slicesEqual(f.Scanners, []string{"trivy"}) || f.Reachability != "" {
-			t.Errorf("%s: title %q, scanners %v, reachability %q", f.ID, f.Title, f.Scanners, f.Reachability)
+		if f.Title == "" || f.Description == "" || !slicesEqual(f.Scanners, []string{"trivy"}) || f.Reachability != "" || f.SeveritySource == "" {
+			t.Errorf("%s: title %q, scanners %v, reachability %q, severity from %q", f.ID, f.Title, f.Scanners, f.Reachability, f.SeveritySource)
 		}
 	}
 	if res.OS != "debian 12.5" {
@@ -84,32 +97,54 @@ func TestScanLayout(t *testing.T) {
 	dir := t.TempDir()
 	bin := scantest.BuildApp(t, t.TempDir())
 	digest := scantest.Layout(t, filepath.Join(dir, "image"), scantest.Image(t, scantest.ImageFiles(t, bin)))
-	img, err := scan.OpenImage(context.Background(), "oci:image", "linux/amd64", dir)
+	imgs, err := scan.OpenImage(context.Background(), "oci:image", "", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if img.Digest != digest || img.Platform != "linux/amd64" {
+	img := imgs[0]
+	if len(imgs) != 1 || img.Digest != digest || img.Platform != "linux/amd64" {
 		t.Errorf("opened %s %s, want the index %s", img.Digest, img.Platform, digest)
 	}
-	res, err := Scanner{}.ScanImage(context.Background(), img, scan.ImageOptions{CacheDir: cache, Offline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := scanImage(t, cache, img)
 	if diff := cmp.Diff(want, brief(res.Findings)); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }
 
 func TestOfflineWithoutDatabase(t *testing.T) {
-	bin := scantest.BuildApp(t, t.TempDir())
-	img, err := scan.FromImage("sample", scantest.Image(t, scantest.ImageFiles(t, bin)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cache := t.TempDir()
-	_, err = Scanner{}.ScanImage(context.Background(), img, scan.ImageOptions{CacheDir: cache, Offline: true})
-	if err == nil || !strings.Contains(err.Error(), "no trivy database in "+cache+", and --offline downloads none") || strings.Contains(err.Error(), "skip-db-update") {
-		t.Errorf("error = %v, want one saying the offline database is missing, in slipway's terms", err)
+	_, err := Scanner{}.Open(context.Background(), scan.ImageOptions{CacheDir: cache, Offline: true})
+	dbErr, ok := errors.AsType[*scan.DBError](err)
+	if !ok || !dbErr.Missing || dbErr.Where != filepath.Join(cache, "db", "trivy.db") || strings.Contains(err.Error(), "skip-db-update") {
+		t.Errorf("error = %v, want a missing database in %s, in slipway's terms", err, cache)
+	}
+	// Only if present: none, and no error.
+	if db, err := (Scanner{}).Open(context.Background(), scan.ImageOptions{CacheDir: cache, IfPresent: true}); db != nil || err != nil {
+		t.Errorf("Open if present = %v, %v; want nothing", db, err)
+	}
+}
+
+// TestGrade: a Go vulnerability is graded by any of its identifiers, as
+// GitHub's advisory grades it in trivy's database, and said so.
+func TestGrade(t *testing.T) {
+	db, err := Scanner{}.Open(context.Background(), scan.ImageOptions{CacheDir: fixtureDB(t), IfPresent: true})
+	if err != nil || db == nil {
+		t.Fatalf("Open = %v, %v", db, err)
+	}
+	defer db.Close()
+	for _, tc := range []struct {
+		ids    []string
+		sev    report.Severity
+		source string
+	}{
+		{[]string{"GO-2021-0113", "CVE-2021-38561", "GHSA-ppp9-7jff-5vj2"}, report.High, "ghsa"},
+		{[]string{"GO-2020-0036", "CVE-2019-11254"}, report.Medium, "ghsa"},
+		{[]string{"GO-2099-0001"}, "", ""},
+	} {
+		sev, source, ok := db.Grade(tc.ids)
+		if sev != tc.sev || source != tc.source || ok != (tc.sev != "") {
+			t.Errorf("Grade(%v) = %s, %s, %v; want %s, %s", tc.ids, sev, source, ok, tc.sev, tc.source)
+		}
 	}
 }
 
@@ -181,10 +216,7 @@ func TestLayerAnalysisIsCached(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := Scanner{}.ScanImage(context.Background(), in, scan.ImageOptions{CacheDir: cache, Offline: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := scanImage(t, cache, in)
 		if diff := cmp.Diff(want, brief(res.Findings)); diff != "" {
 			t.Errorf("round %d: findings (-want +got):\n%s", round+1, diff)
 		}
