@@ -19,9 +19,12 @@ JSONV2 := GOEXPERIMENT=jsonv2
 export SLIPWAY_SCAN_CLIS ?= $(GOPATH1)/slipway-scan-clis
 
 ## build: compile every slipway binary into bin/
+# As slipway build and the release build them: -trimpath, static. The
+# end-to-end tests build with the same flags, so make demo under TestDemo
+# finds every package compiled.
 build:
-	$(GO) build -o bin/ ./cmd/...
-	$(JSONV2) $(GO) build -o bin/ ./cmd/slipway-scan
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ $(filter-out %/slipway-scan,$(shell $(GO) list ./cmd/...))
+	CGO_ENABLED=0 $(JSONV2) $(GO) build -trimpath -o bin/ ./cmd/slipway-scan
 
 ## demo: build the sample app (testdata/apps/hello) for three platforms
 demo: build

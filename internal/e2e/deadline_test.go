@@ -13,10 +13,11 @@ import (
 )
 
 // testBudget is how long one end-to-end test may take unless it asks for
-// more with budget: a few times what it takes on a busy 2-core machine
-// whose build cache the run's shared builds have filled. Waiting for those
-// builds (see must) is not counted; they have coldBuildTimeout.
-const testBudget = 10 * time.Minute
+// more with budget: room for the few tool runs a test makes one after
+// another, each within toolTimeout, on a busy 2-core machine whose build
+// cache the run's shared builds have filled. Waiting for those builds (see
+// must) is not counted; they have coldBuildTimeout.
+const testBudget = 15 * time.Minute
 
 // hangGrace is how long a test that ran out of time gets to notice that
 // its context is done. A test still running after that is stuck where no

@@ -8,9 +8,8 @@ import (
 	"time"
 )
 
-// demoTimeout bounds make demo, which builds slipway (make build) in a new
-// directory: the packages of this module compile again, their dependencies
-// come from the build cache make test's go vet filled.
+// demoTimeout bounds make demo, which builds slipway (make build) and the
+// sample app for two platforms, then runs every step.
 const demoTimeout = 25 * time.Minute
 
 // TestDemo runs `make demo` in a fresh copy of the repository, as a new
@@ -19,6 +18,10 @@ const demoTimeout = 25 * time.Minute
 func TestDemo(t *testing.T) {
 	requireE2E(t, "git", "rsync", "make")
 	budget(t, demoTimeout+5*time.Minute)
+	// make build compiles with the flags of the run's shared builds: with
+	// those done, it only links.
+	must(t, slipwayBin)
+	must(t, slipwayScanBin)
 	root := must(t, repoRoot)
 	files := map[string]string{"Makefile": readFile(t, filepath.Join(root, "Makefile"))}
 	err := filepath.WalkDir(filepath.Join(root, "testdata", "scan"), func(p string, d fs.DirEntry, err error) error {
