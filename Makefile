@@ -1,8 +1,11 @@
 # Slipway's two commands: `make demo` runs the pipeline on the sample app,
 # `make test` installs what the tests need and runs them all.
 GO       ?= go
-GOBIN    := $(shell $(GO) env GOPATH)/bin
-export PATH := $(GOBIN):$(PATH)
+# Where go install (and make test-deps) put the test tools: GOBIN, or else
+# the bin of GOPATH's first entry.
+GOPATH1  := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))
+TOOLBIN  := $(or $(shell $(GO) env GOBIN),$(GOPATH1)/bin)
+export PATH := $(TOOLBIN):$(PATH)
 
 .PHONY: all build demo test test-deps vet unit clean bench
 
@@ -13,22 +16,28 @@ all: build
 # for everything it touches, and the other steps should not carry that.
 JSONV2 := GOEXPERIMENT=jsonv2
 # Where make test-deps puts the scanners' CLIs for the agreement test.
-export SLIPWAY_SCAN_CLIS ?= $(shell $(GO) env GOPATH)/slipway-scan-clis
+export SLIPWAY_SCAN_CLIS ?= $(GOPATH1)/slipway-scan-clis
 
 ## build: compile every slipway binary into bin/
+# As slipway build and the release build them: -trimpath, static. The
+# end-to-end tests build with the same flags, so make demo under TestDemo
+# finds every package compiled.
 build:
-	$(GO) build -o bin/ ./cmd/...
-	$(JSONV2) $(GO) build -o bin/ ./cmd/slipway-scan
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ $(filter-out %/slipway-scan,$(shell $(GO) list ./cmd/...))
+	CGO_ENABLED=0 $(JSONV2) $(GO) build -trimpath -o bin/ ./cmd/slipway-scan
 
 ## demo: build the sample app (testdata/apps/hello) for three platforms
 demo: build
 	@scripts/demo.sh
 
 ## test: install test tools if missing, then vet and run every test, end to end included
+# Each end-to-end test has a deadline of its own (internal/e2e/deadline_test.go),
+# so a hang fails that test; the package's -timeout is only the backstop,
+# with room for a cold build cache on a busy machine.
 test: test-deps
 	$(GO) vet ./...
 	$(JSONV2) $(GO) vet ./internal/scan/... ./cmd/slipway-scan
-	SLIPWAY_E2E=1 $(GO) test -timeout 45m ./...
+	SLIPWAY_E2E=1 $(GO) test -timeout 75m ./...
 	SLIPWAY_E2E=1 $(JSONV2) $(GO) test -timeout 20m ./internal/scan/...
 
 ## test-deps: apt docker-registry runc umoci skopeo rsync, npm gitlab-ci-local, go install act, kustomize, cosign, fulcio, timestamp-server and rekor-tiles, the scanner CLIs

@@ -6,14 +6,16 @@
 # it against the release's SHA256SUMS before unpacking anything. Anywhere
 # else (a branch, a commit, a local ./actions/build, act) there is no
 # release to fetch, so it builds the binaries from the action's own source
-# tree with the Go toolchain the job already has.
+# tree with the Go toolchain the job already has, once per job: the later
+# slipway steps of the job find that build current.
 #
 # Environment (the action passes these through env:, never in the script):
 #   SLIPWAY_ACTION_REF       the ref the action runs at (github.action_ref)
 #   SLIPWAY_INSTALL_VERSION  a release to install instead, e.g. v1.2.3
 #   SLIPWAY_RELEASE_URL      where releases are downloaded from, default
 #                            https://github.com/slipwayci/slipway/releases/download
-#   RUNNER_TEMP              parent of the install directory (default /tmp)
+#   RUNNER_TEMP              parent of the install directory (default /tmp,
+#                            where a source build is not shared)
 #   GITHUB_PATH              the install directory is appended to it
 set -euo pipefail
 
@@ -34,7 +36,14 @@ elif [[ "${SLIPWAY_ACTION_REF:-}" =~ $semver ]]; then
   tag="$SLIPWAY_ACTION_REF"
 fi
 
-bindir="$(mktemp -d "${RUNNER_TEMP:-/tmp}/slipway-bin.XXXXXX")"
+# sha256 prints the SHA-256 of its input.
+sha256() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum | cut -d' ' -f1
+  else
+    shasum -a 256 | cut -d' ' -f1
+  fi
+}
 
 # sha256check verifies the files listed in a sha256sum-format file in the
 # current directory; macOS runners have shasum rather than sha256sum.
@@ -76,6 +85,7 @@ install_release() {
   [ -s "$dl/check" ] || die "SHA256SUMS of $tag has no entry for $tarball"
   (cd "$dl" && sha256check check >&2) || die "checksum of $tarball does not match SHA256SUMS of $tag"
 
+  bindir="$(mktemp -d "${RUNNER_TEMP:-/tmp}/slipway-bin.XXXXXX")"
   tar -xzf "$dl/$tarball" -C "$bindir"
   rm -rf "$dl"
 }
@@ -89,8 +99,21 @@ install_source() {
     die "$root is not slipway's source tree"
   command -v go >/dev/null 2>&1 ||
     die "building slipway from source (ref \"${SLIPWAY_ACTION_REF:-}\") needs Go on the runner; add actions/setup-go, or use the action at a release tag"
+  # Every slipway step of a job installs slipway, from the same tree. In
+  # the job's own RUNNER_TEMP the build goes to one directory per tree and
+  # GOEXPERIMENT, where go build relinks only what is out of date: the
+  # first step links, the later ones find its binaries current. Anywhere
+  # else (no RUNNER_TEMP, a shared /tmp) each install gets a new directory.
+  if [ -n "${RUNNER_TEMP:-}" ]; then
+    bindir="$RUNNER_TEMP/slipway-src-$(printf '%s\n%s\n' "$root" "${GOEXPERIMENT:-}" | sha256 | cut -c1-16)"
+    mkdir -p "$bindir"
+  else
+    bindir="$(mktemp -d /tmp/slipway-bin.XXXXXX)"
+  fi
   echo "action-install: building slipway from $root" >&2
-  (cd "$root" && go build -trimpath -o "$bindir/" ./cmd/...)
+  # Built as a release is: -trimpath, and CGO_ENABLED=0 for a static
+  # binary whatever C toolchain the runner has.
+  (cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$bindir/" ./cmd/...)
 }
 
 if [ -n "$tag" ]; then

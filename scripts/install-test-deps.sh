@@ -14,23 +14,55 @@ FULCIO_VERSION=v1.8.5
 TSA_VERSION=v2.1.3
 REKOR_TILES_VERSION=v2.3.0
 
-gobin="$(go env GOPATH)/bin"
+die() {
+  echo "install-test-deps: $*" >&2
+  exit 1
+}
+
+# writable reports whether path, or the nearest directory above it that
+# exists, can be written.
+writable() {
+  if [ -e "$1" ]; then [ -w "$1" ]; else writable "$(dirname "$1")"; fi
+}
+
+# go install puts commands in GOBIN, or else the bin of GOPATH's first
+# entry; that is where the Makefile looks for them too.
+gopath="$(go env GOPATH)"
+gopath="${gopath%%:*}"
+gobin="$(go env GOBIN)"
+gobin="${gobin:-$gopath/bin}"
+mkdir -p "$gobin"
 export PATH="$gobin:$PATH"
 
+need_gitlab_ci_local=false
+if ! command -v gitlab-ci-local >/dev/null 2>&1 || [ "$(gitlab-ci-local --version 2>/dev/null)" != "$GITLAB_CI_LOCAL_VERSION" ]; then
+  need_gitlab_ci_local=true
+fi
+
 need_apt=()
-for pair in docker-registry:docker-registry runc:runc umoci:umoci skopeo:skopeo rsync:rsync git:git; do
+tools=(docker-registry:docker-registry runc:runc umoci:umoci skopeo:skopeo rsync:rsync git:git curl:curl)
+# gitlab-ci-local needs re2, a native module that npm compiles (node-gyp:
+# python3, make, g++) where it cannot download a prebuilt one.
+$need_gitlab_ci_local && tools+=(npm:npm python3:python3 make:make g++:g++)
+for pair in "${tools[@]}"; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null 2>&1 ||
+    die "missing ${need_apt[*]}, and no apt-get to install them with; install them (Debian's package names) and run make test again"
   echo "install-test-deps: apt-get install ${need_apt[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "installing ${need_apt[*]} needs root, and there is no sudo; install them as root"
+    # sudo drops the caller's environment: DEBIAN_FRONTEND goes through env.
+    sudo_cmd=(sudo)
+  fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   # Debian starts the registry as a service on :5000; the tests start their own.
   if command -v systemctl >/dev/null 2>&1; then
-    $sudo_cmd systemctl disable --now docker-registry >/dev/null 2>&1 || true
+    "${sudo_cmd[@]}" systemctl disable --now docker-registry >/dev/null 2>&1 || true
   fi
 fi
 
@@ -44,9 +76,25 @@ if ! command -v kustomize >/dev/null 2>&1 || ! kustomize version 2>/dev/null | g
   go install "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
 fi
 
-if ! command -v gitlab-ci-local >/dev/null 2>&1 || [ "$(gitlab-ci-local --version 2>/dev/null)" != "$GITLAB_CI_LOCAL_VERSION" ]; then
-  echo "install-test-deps: npm install -g gitlab-ci-local@${GITLAB_CI_LOCAL_VERSION}"
-  npm install -g --no-audit --no-fund "gitlab-ci-local@${GITLAB_CI_LOCAL_VERSION}" >/dev/null
+if $need_gitlab_ci_local; then
+  # A global install where npm's global prefix is writable (root, or a
+  # user's own prefix); Debian's npm has /usr, root's, so a user gets it
+  # under GOPATH instead.
+  npm_prefix="$(npm prefix -g)"
+  if ! writable "$npm_prefix/lib/node_modules" || ! writable "$npm_prefix/bin"; then
+    npm_prefix="$gopath/slipway-npm"
+  fi
+  echo "install-test-deps: npm install -g --prefix $npm_prefix gitlab-ci-local@${GITLAB_CI_LOCAL_VERSION}"
+  npm install -g --prefix "$npm_prefix" --no-audit --no-fund "gitlab-ci-local@${GITLAB_CI_LOCAL_VERSION}" >/dev/null
+  # Where npm's bin directory is not on PATH, or an older one comes first,
+  # the Go bin directory (first on PATH here and in the Makefile) gets a link.
+  hash -r
+  if [ "$(gitlab-ci-local --version 2>/dev/null)" != "$GITLAB_CI_LOCAL_VERSION" ]; then
+    ln -sf "$npm_prefix/bin/gitlab-ci-local" "$gobin/gitlab-ci-local"
+    hash -r
+  fi
+  [ "$(gitlab-ci-local --version 2>/dev/null)" = "$GITLAB_CI_LOCAL_VERSION" ] ||
+    die "installed gitlab-ci-local $GITLAB_CI_LOCAL_VERSION into $npm_prefix, but it does not run"
 fi
 
 # go_install_pinned BIN PACKAGE VERSION [NAME] installs PACKAGE@VERSION
@@ -74,7 +122,7 @@ go_install_pinned posix github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posi
 # The scanners' own CLIs, at the versions slipway links, for the test that
 # checks slipway's findings agree with theirs (and for make bench).
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-scan_clis="${SLIPWAY_SCAN_CLIS:-$(go env GOPATH)/slipway-scan-clis}"
+scan_clis="${SLIPWAY_SCAN_CLIS:-$gopath/slipway-scan-clis}"
 want="$(grep -E '^\s*(github.com/aquasecurity/trivy|golang.org/x/vuln|github.com/securego/gosec/v2) ' "$root/go.mod" | tr -s ' \t' ' ')"
 if [ "$(cat "$scan_clis/versions" 2>/dev/null)" != "$want" ]; then
   echo "install-test-deps: trivy, govulncheck and gosec CLIs into $scan_clis"

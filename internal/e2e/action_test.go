@@ -254,6 +254,7 @@ type actEntry struct {
 	JobResult  string   `json:"jobResult"`
 	RawOutput  bool     `json:"raw_output"`
 	Command    string   `json:"command"`
+	Arg        string   `json:"arg"`
 	Content    string   `json:"content"`
 }
 

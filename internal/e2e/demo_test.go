@@ -8,11 +8,20 @@ import (
 	"time"
 )
 
+// demoTimeout bounds make demo, which builds slipway (make build) and the
+// sample app for two platforms, then runs every step.
+const demoTimeout = 25 * time.Minute
+
 // TestDemo runs `make demo` in a fresh copy of the repository, as a new
 // user would: the whole pipeline on the sample app, with nothing set up
 // beforehand but Go and git.
 func TestDemo(t *testing.T) {
 	requireE2E(t, "git", "rsync", "make")
+	budget(t, demoTimeout+5*time.Minute)
+	// make build compiles with the flags of the run's shared builds: with
+	// those done, it only links.
+	must(t, slipwayBin)
+	must(t, slipwayScanBin)
 	root := must(t, repoRoot)
 	files := map[string]string{"Makefile": readFile(t, filepath.Join(root, "Makefile"))}
 	err := filepath.WalkDir(filepath.Join(root, "testdata", "scan"), func(p string, d fs.DirEntry, err error) error {
@@ -28,7 +37,7 @@ func TestDemo(t *testing.T) {
 	}
 	dir, _ := newRepo(t, files)
 
-	out, err := runFor(t, 25*time.Minute, dir, toolEnv(t), "make", "demo")
+	out, err := runFor(t, demoTimeout, dir, toolEnv(t), "make", "demo")
 	if err != nil {
 		logOutput(t, "make demo", out)
 		t.Fatalf("make demo: %v", err)

@@ -176,7 +176,7 @@ func TestGitLabPipeline(t *testing.T) {
 	// evidence the push attached.
 	pushCheckImage(t, r, a, "gl/ci", "main", repo)
 	pushCheckImage(t, r, a, "gl/staging", "staging", repo)
-	if tags, _ := r.Tags(t.Context(), "gl/staging", a); !slices.Contains(tags, "slipway-history-staging") {
+	if tags, _ := r.Tags(testContext(t), "gl/staging", a); !slices.Contains(tags, "slipway-history-staging") {
 		t.Errorf("tags of gl/staging: %v, want slipway-history-staging among them", tags)
 	}
 	if sum := readFile(t, filepath.Join(repo, "promote-summary.md")); !regexp.MustCompile(`(?m)^\| scan \| ✅ pass \|`).MatchString(sum) {

@@ -45,6 +45,7 @@ func requireE2E(t *testing.T, tools ...string) {
 			t.Fatalf("SLIPWAY_E2E=1 but %s is not on PATH; scripts/install-test-deps.sh installs it", tool)
 		}
 	}
+	startDeadline(t, testBudget)
 }
 
 func TestMain(m *testing.M) {
@@ -96,21 +97,50 @@ func sharedTempDir(prefix string) (string, error) {
 // slipwayBin builds the slipway binaries once per run, into a temporary
 // directory rather than the work tree, which other people share.
 var slipwayBin = sync.OnceValues(func() (string, error) {
+	return buildSlipway("slipway-e2e-bin-")
+})
+
+// slipwayScanBin builds every slipway binary once per run with
+// GOEXPERIMENT=jsonv2, as the actions that scan install them from source
+// and as a release is built, so that slipway-scan links trivy and can scan
+// images (slipwayBin's cannot). The first build on a machine compiles
+// trivy and its dependencies: minutes.
+var slipwayScanBin = sync.OnceValues(func() (string, error) {
+	return buildSlipway("slipway-e2e-jsonv2-bin-", "GOEXPERIMENT=jsonv2")
+})
+
+// buildSlipway builds ./cmd/... into a directory shared by the run, with
+// env added to the go command's. The flags are those of
+// scripts/action-install.sh's source build, and -trimpath and
+// CGO_ENABLED=0 those of slipway build too: the compiled packages then
+// land in the build cache under the keys that the actions' builds under
+// act and gitlab-ci-local, TestDogfood's linux/amd64 build and TestRelease's
+// look up. Without them each of those would compile every dependency
+// again, trivy's included.
+func buildSlipway(prefix string, env ...string) (string, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return "", err
 	}
-	dir, err := sharedTempDir("slipway-e2e-bin-")
+	dir, err := sharedTempDir(prefix)
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/...")
+	what := strings.Join(append([]string{"go build ./cmd/..."}, env...), " ")
+	ctx, cancel := context.WithTimeoutCause(context.Background(), coldBuildTimeout, fmt.Errorf("%s did not finish in %s", what, coldBuildTimeout))
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", dir+string(filepath.Separator), "./cmd/...")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), append([]string{"CGO_ENABLED=0"}, env...)...)
+	ownProcessGroup(cmd)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building slipway: %v\n%s", err, out)
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		return "", fmt.Errorf("%s: %v\n%s", what, err, out)
 	}
 	return dir, nil
-})
+}
 
 // goEnv holds the go command's settings that live under HOME, pinned so a
 // tool run with a temporary HOME keeps the real build and module caches
@@ -132,9 +162,15 @@ var goEnv = sync.OnceValues(func() ([]string, error) {
 	return env, nil
 })
 
+// must returns f's value, failing the test on an error. f is mostly a
+// build shared by the whole run, which has a deadline of its own, so the
+// time spent waiting for it is not counted against the test's.
 func must[T any](t *testing.T, f func() (T, error)) T {
 	t.Helper()
+	d := deadlineOf(t)
+	d.pause()
 	v, err := f()
+	d.resume()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +282,7 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) (o
 // than a sample app when the build cache is cold.
 func runFor(t *testing.T, timeout time.Duration, dir string, env []string, name string, args ...string) (output, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	ctx, cancel := context.WithTimeoutCause(testContext(t), timeout, fmt.Errorf("%s did not finish in %s", name, timeout))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir, cmd.Env = dir, env
@@ -259,7 +295,7 @@ func runFor(t *testing.T, timeout time.Duration, dir string, env []string, name 
 	err := cmd.Run()
 	t.Logf("%s %s: %v in %s", name, strings.Join(args, " "), exitStatus(err), time.Since(start).Round(time.Millisecond))
 	if ctx.Err() != nil {
-		err = fmt.Errorf("%s did not finish in %s: %w", name, timeout, err)
+		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
 	}
 	return output{stdout.String(), stderr.String()}, err
 }

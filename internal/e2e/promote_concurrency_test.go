@@ -58,7 +58,7 @@ func TestPromoteConcurrently(t *testing.T) {
 	opts := func(src name.Digest) promote.Options {
 		return promote.Options{Config: cfg, To: live, Source: src, Backoff: push.DefaultBackoff, Settle: 300 * time.Millisecond}
 	}
-	ctx := t.Context()
+	ctx := testContext(t)
 	liveRepo, err := push.Dial(ctx, mustRepo(t, r.Host+"/live/app"), push.DialOptions{Backoff: push.DefaultBackoff})
 	if err != nil {
 		t.Fatal(err)

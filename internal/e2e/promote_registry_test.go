@@ -70,7 +70,7 @@ func promoteRun(t *testing.T, dir string, at time.Time, env []string, args ...st
 	home := t.TempDir()
 	environ := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "SLIPWAY_SUMMARY_FILE=" + filepath.Join(home, "summary.md")}
 	var stdout, stderr bytes.Buffer
-	ctx, cancel := context.WithTimeout(t.Context(), toolTimeout)
+	ctx, cancel := context.WithTimeout(testContext(t), toolTimeout)
 	defer cancel()
 	c := promote.Command{Now: func() time.Time { return at }, Settle: 50 * time.Millisecond}
 	err := c.Promote(ctx, cli.Env{Args: args, Environ: append(environ, env...), Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Dir: dir})
@@ -216,12 +216,12 @@ func artifactTypes(t *testing.T, r *registrytest.Registry, repo, d string) []str
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := push.Dial(t.Context(), rp, push.DialOptions{Backoff: push.DefaultBackoff})
+	c, err := push.Dial(testContext(t), rp, push.DialOptions{Backoff: push.DefaultBackoff})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, _ := v1.NewHash(d)
-	refs, err := c.Referrers(t.Context(), h)
+	refs, err := c.Referrers(testContext(t), h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +350,7 @@ func TestPromoteAcrossRegistries(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", w, good.Summary)
 		}
 	}
-	if missing, err := prd.Incomplete(t.Context(), "prod/hello", registrytest.Auth{}); err != nil || len(missing) > 0 {
+	if missing, err := prd.Incomplete(testContext(t), "prod/hello", registrytest.Auth{}); err != nil || len(missing) > 0 {
 		t.Errorf("production after the promotion: %v %v", missing, err)
 	}
 }
@@ -420,7 +420,7 @@ func TestPromoteGatesRefuseAndPass(t *testing.T) {
 					}
 				}
 			}
-			if tags, _ := stg.Tags(t.Context(), "staging/hello", registrytest.Auth{}); len(tags) != 0 {
+			if tags, _ := stg.Tags(testContext(t), "staging/hello", registrytest.Auth{}); len(tags) != 0 {
 				t.Errorf("a refused promotion left tags in staging: %v", tags)
 			}
 		})
@@ -431,7 +431,7 @@ func TestPromoteGatesRefuseAndPass(t *testing.T) {
 	if !strings.Contains(dry.Summary, "Dry run: would move `staging`, `1.2.3`") {
 		t.Errorf("dry-run summary:\n%s", dry.Summary)
 	}
-	if tags, _ := stg.Tags(t.Context(), "staging/hello", registrytest.Auth{}); len(tags) != 0 {
+	if tags, _ := stg.Tags(testContext(t), "staging/hello", registrytest.Auth{}); len(tags) != 0 {
 		t.Errorf("a dry run left tags: %v", tags)
 	}
 	promoteOK(t, passing, promoteT0, "--digest", stg.Host+"/ci/hello@"+digest, "--to", "staging")

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"net/http"
 	"regexp"
 	"strings"
@@ -35,7 +34,7 @@ func pushBaseline(t *testing.T, dir string) int64 {
 // registry does not have.
 func pushNoBrokenTags(t *testing.T, r *registrytest.Registry, repo string) {
 	t.Helper()
-	missing, err := r.Incomplete(context.Background(), repo, registrytest.Auth{})
+	missing, err := r.Incomplete(testContext(t), repo, registrytest.Auth{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +142,7 @@ func TestPushRegistryKilledMidPush(t *testing.T) {
 					continue
 				}
 				seen[d] = true
-				size, ok, err := r.BlobSize(context.Background(), repo, d, registrytest.Auth{})
+				size, ok, err := r.BlobSize(testContext(t), repo, d, registrytest.Auth{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -151,7 +150,7 @@ func TestPushRegistryKilledMidPush(t *testing.T) {
 					landed += size
 				}
 			}
-			tags, err := r.Tags(context.Background(), repo, registrytest.Auth{})
+			tags, err := r.Tags(testContext(t), repo, registrytest.Auth{})
 			if err != nil {
 				t.Fatal(err)
 			}

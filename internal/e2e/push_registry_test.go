@@ -61,6 +61,8 @@ var pushSample = sync.OnceValues(func() (string, error) {
 			env = append(env, kv)
 		}
 	}
+	ctx, cancel := context.WithTimeoutCause(context.Background(), toolTimeout, fmt.Errorf("building and imaging the push sample did not finish in %s", toolTimeout))
+	defer cancel()
 	for _, step := range [][]string{
 		{"git", "init", "-q", "-b", "main"},
 		{"git", "add", "-A"},
@@ -69,9 +71,12 @@ var pushSample = sync.OnceValues(func() (string, error) {
 		{filepath.Join(bin, "slipway-build"), "--platforms", "linux/amd64,linux/arm64"},
 		{filepath.Join(bin, "slipway-image"), "--cache", "off"},
 	} {
-		cmd := exec.Command(step[0], step[1:]...)
+		cmd := exec.CommandContext(ctx, step[0], step[1:]...)
 		cmd.Dir, cmd.Env = dir, env
 		if out, err := cmd.CombinedOutput(); err != nil {
+			if ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
 			return "", fmt.Errorf("%s: %v\n%s", strings.Join(step, " "), err, out)
 		}
 	}
@@ -92,7 +97,7 @@ func pushRun(t *testing.T, dir string, env []string, stdin string, args ...strin
 	home := t.TempDir()
 	environ := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "SLIPWAY_SUMMARY_FILE=" + filepath.Join(home, "summary.md")}
 	var stdout, stderr bytes.Buffer
-	ctx, cancel := context.WithTimeout(t.Context(), toolTimeout)
+	ctx, cancel := context.WithTimeout(testContext(t), toolTimeout)
 	defer cancel()
 	err := push.Main(ctx, cli.Env{
 		Args: args, Environ: append(environ, env...), Stdin: strings.NewReader(stdin),
@@ -363,11 +368,11 @@ func TestPushWithAuthAndTLS(t *testing.T) {
 		}
 	})
 	for _, tag := range []string{"stdin", "config", "gitlab"} {
-		if missing, err := r.Incomplete(context.Background(), "secure/hello", a); err != nil || len(missing) > 0 {
+		if missing, err := r.Incomplete(testContext(t), "secure/hello", a); err != nil || len(missing) > 0 {
 			t.Errorf("after the pushes (%s): %v %v", tag, missing, err)
 		}
 	}
-	if tags, _ := r.Tags(context.Background(), "secure/hello", a); slices.Contains(tags, "wrong") || slices.Contains(tags, "noca") {
+	if tags, _ := r.Tags(testContext(t), "secure/hello", a); slices.Contains(tags, "wrong") || slices.Contains(tags, "noca") {
 		t.Errorf("a failed push left a tag: %v", tags)
 	}
 }

@@ -35,7 +35,11 @@ const releaseTag = "v1.2.3"
 // verified download reads.
 func TestRelease(t *testing.T) {
 	requireE2E(t, "bash", "git", "rsync", "go", "curl", "tar", "gzip", "sha256sum")
+	// Cold, the darwin and windows builds compile their dependencies.
+	budget(t, coldBuildTimeout+5*time.Minute)
 	bin := must(t, slipwayBin)
+	// This machine's is the run's shared jsonv2 build, compiled once.
+	must(t, slipwayScanBin)
 	root := must(t, repoRoot)
 	step := releaseBuildStep(t, root)
 

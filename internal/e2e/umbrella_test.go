@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"io/fs"
 	"maps"
@@ -13,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -149,7 +146,7 @@ func TestUmbrellaAction(t *testing.T) {
 
 		// Every tag names the record's index, whole, with each platform's
 		// SBOMs as referrers; and those are all the tags there are.
-		tags, err := r.Tags(t.Context(), "e2e/hello", a)
+		tags, err := r.Tags(testContext(t), "e2e/hello", a)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,7 +233,7 @@ func TestUmbrellaAction(t *testing.T) {
 				t.Errorf("the registry saw %s %s", req.Method, req.Path)
 			}
 		}
-		if tags, err := r.Tags(t.Context(), "e2e/vulnerable", a); err != nil || len(tags) > 0 {
+		if tags, err := r.Tags(testContext(t), "e2e/vulnerable", a); err != nil || len(tags) > 0 {
 			t.Errorf("e2e/vulnerable in the registry: tags %q, %v", tags, err)
 		}
 	})
@@ -429,29 +426,3 @@ func treeFiles(t *testing.T, dir, prefix string) map[string]string {
 	}
 	return files
 }
-
-// slipwayScanBin builds every slipway binary once per run as the actions
-// install them from source, with GOEXPERIMENT=jsonv2 so that slipway-scan
-// links trivy and can scan images (slipwayBin's cannot). The first build
-// on a machine compiles trivy and its dependencies: minutes.
-var slipwayScanBin = sync.OnceValues(func() (string, error) {
-	root, err := repoRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := sharedTempDir("slipway-e2e-jsonv2-bin-")
-	if err != nil {
-		return "", err
-	}
-	// The flags of scripts/action-install.sh, so its build finds the
-	// cache this one fills.
-	ctx, cancel := context.WithTimeout(context.Background(), coldBuildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", dir+string(filepath.Separator), "./cmd/...")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOEXPERIMENT=jsonv2")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building slipway with GOEXPERIMENT=jsonv2: %v\n%s", err, out)
-	}
-	return dir, nil
-})
