@@ -70,7 +70,7 @@ func TestRelease(t *testing.T) {
 		"--packages", "./cmd/slipway,./cmd/slipway-build",
 		"--ldflags", step.With["ldflags"],
 	}
-	for _, kv := range strings.Fields(step.With["env"]) {
+	for _, kv := range strings.Fields(step.With["build-env"]) {
 		args = append(args, "--env", kv)
 	}
 	o, err := runFor(t, coldBuildTimeout, repo, toolEnv(t), filepath.Join(bin, "slipway"), args...)
