@@ -68,9 +68,11 @@ esac
 sha256=(sha256sum)
 command -v sha256sum >/dev/null 2>&1 || sha256=(shasum -a 256)
 
-# Every temporary file of this run, removed however it ends.
+# Every temporary file of this run, and an install that did not finish,
+# removed however it ends.
 work="$(mktemp -d "${RUNNER_TEMP:-/tmp}/slipway-install.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+partial=""
+trap 'rm -rf "$work" ${partial:+"$partial"}' EXIT
 
 # floating_tags prints the tags a release tag is published under: itself,
 # and for a release that is not a pre-release, vX.Y and vX.
@@ -172,7 +174,7 @@ verify_signature() {
 }
 
 install_release() {
-  local dir="$1" os arch tarball base dl="$work" tmp
+  local dir="$1" os arch tarball base dl="$work"
   os="$(uname -s | tr '[:upper:]' '[:lower:]')"
   case "$os" in
     linux | darwin) ;;
@@ -203,50 +205,52 @@ install_release() {
   [ -s "$dl/check" ] || die "the sums of $tag have no entry for $tarball"
   (cd "$dl" && "${sha256[@]}" --check --strict check >&2) || die "checksum of $tarball does not match the sums of $tag"
 
-  # Unpacked beside its place and moved in whole, then marked complete as
-  # actions/tool-cache does: a half-written copy is never used.
-  mkdir -p "$(dirname "$dir")"
-  tmp="$(mktemp -d "$dir.tmp.XXXXXX")"
-  tar -xzf "$dl/$tarball" -C "$tmp"
-  rm -rf "$dir"
-  mv "$tmp" "$dir"
+  tar -xzf "$dl/$tarball" -C "$dir"
 }
 
 install_source() {
-  local dir="$1" tmp experiment="${GOEXPERIMENT:-}"
+  local dir="$1" experiment="${GOEXPERIMENT:-}"
   command -v go >/dev/null 2>&1 ||
     die "building slipway from source (ref \"$ref\") needs Go on the runner; add actions/setup-go, or use the action at a release tag"
   say "building slipway $want from source in $root: ref \"$ref\" is no release (branches, commits and local paths build from source; a release tag such as @v1, or slipway-version, installs released binaries)"
   # As the release builds it: static, stamped, and with the JSON
   # experiment trivy (linked into slipway-scan) needs.
   [[ ",$experiment," == *,jsonv2,* ]] || experiment="${experiment:+$experiment,}jsonv2"
-  mkdir -p "$(dirname "$dir")"
-  tmp="$(mktemp -d "$dir.tmp.XXXXXX")"
   (cd "$root" && CGO_ENABLED=0 GOEXPERIMENT="$experiment" go build -trimpath \
     -ldflags "-s -w -X github.com/slipwayci/slipway/internal/version.stamped=$want" \
-    -o "$tmp/" ./cmd/...) || die "building slipway from $root failed"
-  rm -rf "$dir"
-  mv "$tmp" "$dir"
+    -o "$dir/" ./cmd/...) || die "building slipway from $root failed"
 }
 
+# Each install goes into a directory of its own, and a marker names the
+# one that finished: two jobs installing at once on one runner (a shared
+# tool cache) each get a whole copy, and neither removes the other's.
 if [ -n "$tag" ]; then
-  cache="${RUNNER_TOOL_CACHE:-${RUNNER_TEMP:-/tmp}}/slipway/$want/$(uname -m)"
-  if [ -f "$cache.complete" ] && [ -x "$cache/slipway" ]; then
-    say "slipway $want ($why) from the tool cache at $cache"
-  else
-    rm -f "$cache.complete"
-    install_release "$cache"
-    touch "$cache.complete"
-  fi
+  base="${RUNNER_TOOL_CACHE:-${RUNNER_TEMP:-/tmp}}/slipway/$want"
+  what="$why, from the tool cache"
 else
-  cache="${RUNNER_TEMP:-/tmp}/slipway-source/$want"
-  if [ -f "$cache.complete" ] && [ -x "$cache/slipway" ]; then
-    say "slipway $want, built from source earlier in this job, at $cache"
+  base="${RUNNER_TEMP:-/tmp}/slipway-source/$want"
+  what="built from source earlier in this job"
+fi
+marker="$base/$(uname -m).complete"
+cache=""
+if [ -f "$marker" ]; then
+  read -r cache <"$marker" || true
+fi
+if [ -n "$cache" ] && [ -x "$cache/slipway" ]; then
+  say "slipway $want ($what) at $cache"
+else
+  mkdir -p "$base"
+  cache="$(mktemp -d "$base/$(uname -m).XXXXXX")"
+  partial="$cache"
+  if [ -n "$tag" ]; then
+    install_release "$cache"
   else
-    rm -f "$cache.complete"
     install_source "$cache"
-    touch "$cache.complete"
   fi
+  chmod 755 "$cache"
+  echo "$cache" >"$marker.$$"
+  mv -f "$marker.$$" "$marker"
+  partial=""
 fi
 
 use "$cache"

@@ -223,7 +223,8 @@ jobs:
 // workflow names them, slipwayci/slipway/actions/<step>@REF, against a
 // release of slipway served over HTTP: at a floating tag of the release
 // the job downloads the release once and compiles no slipway; at a branch
-// it builds slipway once, not once per step.
+// it builds slipway once, not once per step. Then docs/github.md's recipes
+// and pinning table, at the same release.
 func TestActionsAtRelease(t *testing.T) {
 	requireE2E(t, "act", "git", "rsync", "go", "curl", "tar", "gzip", "sha256sum", "docker-registry")
 	rel := newTestRelease(t)
@@ -302,4 +303,8 @@ func TestActionsAtRelease(t *testing.T) {
 			}
 		})
 	}
+
+	// docs/github.md's recipes and its pinning table, as written.
+	t.Run("docs", func(t *testing.T) { testDocExamples(t, rel, gos) })
+	t.Run("pinning", func(t *testing.T) { testPinning(t, rel, gos) })
 }

@@ -353,7 +353,7 @@ func TestActionInstall(t *testing.T) {
 					t.Errorf("GITHUB_PATH = %q after a failed install", data)
 				}
 				filepath.WalkDir(temp, func(path string, d fs.DirEntry, err error) error {
-					if err == nil && d.Name() == "slipway" {
+					if err == nil && !d.IsDir() && d.Name() == "slipway" {
 						t.Errorf("%s left behind by a failed install", path)
 					}
 					return nil

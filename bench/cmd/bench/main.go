@@ -21,7 +21,10 @@
 //     and across two;
 //   - scan: slipway scan against trivy, govulncheck and gosec in sequence
 //     (the inputs and commands of bench/scan);
-//   - startup: each binary's size and the median time of --version.
+//   - startup: each binary's size and the median time of --version;
+//   - actions: the four step actions' install per job, at a release tag
+//     (one download) and at a branch (one build from source), against go
+//     install of ko and crane, with an empty and a warm GOCACHE.
 //
 // The program itself never links trivy: it runs built binaries.
 package main
@@ -69,6 +72,7 @@ var sections = []section{
 	{"promote", (*bench).promote, []string{"promotion"}},
 	{"scan", (*bench).scan, []string{"scan"}},
 	{"startup", (*bench).startup, []string{"binary size and start-up"}},
+	{"actions", (*bench).actions, []string{"actions: install per job of the build, image, scan and push actions"}},
 }
 
 // bench is one run's setup, shared by the sections.
