@@ -38,6 +38,7 @@
 #   SLIPWAY_RELEASE_IDENTITY   the signer a bundle must name, default
 #                              slipway's release workflow on main
 #   SLIPWAY_RELEASE_ISSUER     its OIDC issuer, default GitHub Actions'
+#   SLIPWAY_COSIGN             the cosign to verify with, default cosign on PATH
 #   RUNNER_TOOL_CACHE          where releases are kept (default RUNNER_TEMP)
 #   RUNNER_TEMP                where source builds are kept (default /tmp)
 #   GITHUB_PATH                the install directory is appended to it
@@ -59,6 +60,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ref="${SLIPWAY_ACTION_REF:-}"
 steps="${SLIPWAY_STEPS:-build}"
 verify="${SLIPWAY_VERIFY:-auto}"
+cosign="${SLIPWAY_COSIGN:-cosign}"
 case "$verify" in
   auto | signature | checksum) ;;
   *) die "SLIPWAY_VERIFY \"$verify\" is not auto, signature or checksum" ;;
@@ -156,7 +158,7 @@ fi
 verify_signature() {
   local sums="$1" base="$2" dl="$3"
   [ "$verify" = checksum ] && return 0
-  if ! command -v cosign >/dev/null 2>&1; then
+  if ! command -v "$cosign" >/dev/null 2>&1; then
     [ "$verify" = signature ] && die "SLIPWAY_VERIFY=signature needs cosign on PATH to check $tag's signature"
     return 0
   fi
@@ -165,7 +167,7 @@ verify_signature() {
     say "$tag has no signature bundle; checked against its sums only"
     return 0
   fi
-  cosign verify-blob \
+  "$cosign" verify-blob \
     --bundle "$dl/SHA256SUMS.sigstore.json" \
     --certificate-identity "${SLIPWAY_RELEASE_IDENTITY:-https://github.com/slipwayci/slipway/.github/workflows/release.yml@refs/heads/main}" \
     --certificate-oidc-issuer "${SLIPWAY_RELEASE_ISSUER:-https://token.actions.githubusercontent.com}" \

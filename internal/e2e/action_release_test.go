@@ -42,11 +42,13 @@ type testRelease struct {
 	gets []string
 }
 
-// requests returns the paths fetched from the release since the last call.
+// requests returns the paths fetched from the release since the last
+// call, but for a look for its signature (it has none), which a cosign on
+// this machine's PATH makes.
 func (r *testRelease) requests() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	gets := r.gets
+	gets := slices.DeleteFunc(r.gets, func(p string) bool { return strings.HasSuffix(p, ".sigstore.json") })
 	r.gets = nil
 	return gets
 }
@@ -183,8 +185,9 @@ func (l matrixLog) said(job string, step []string, text string) bool {
 }
 
 // stepsWorkflow runs the four step actions at ref on the project, scanning
-// offline and pushing to host, and hands the record and outputs over.
-func stepsWorkflow(ref, host string) string {
+// offline and pushing to host, and hands the record and outputs over. The
+// build step names its directory with buildWith, one "key: value".
+func stepsWorkflow(ref, host, buildWith string) string {
 	return `name: steps
 on: push
 jobs:
@@ -194,6 +197,8 @@ jobs:
       - uses: actions/checkout@v4
       - id: build
         uses: slipwayci/slipway/actions/build@` + ref + `
+        with:
+          ` + buildWith + `
       - id: image
         uses: slipwayci/slipway/actions/image@` + ref + `
       - id: scan
@@ -233,8 +238,9 @@ func TestActionsAtRelease(t *testing.T) {
 	out := t.TempDir()
 	act := actRun{
 		repo: newAppRepo(t, map[string]string{
-			".github/workflows/tag.yml":    stepsWorkflow("v0", reg.Host),
-			".github/workflows/branch.yml": stepsWorkflow("main", reg.Host),
+			".github/workflows/tag.yml": stepsWorkflow("v0", reg.Host, "dist: dist"),
+			// The build's old name for dist still works, with a warning.
+			".github/workflows/branch.yml": stepsWorkflow("main", reg.Host, "out: dist"),
 		}),
 		env: []string{"SLIPWAY_E2E_OUT=" + out, "SLIPWAY_RELEASE_URL=" + rel.srv.URL,
 			"SLIPWAY_E2E_TRIVY_CACHE=" + scantest.TrivyDB(t), "SLIPWAY_E2E_VULNDB=" + scantest.VulnDB(t),
@@ -252,6 +258,7 @@ func TestActionsAtRelease(t *testing.T) {
 		gets      []string
 		builds    int
 		installed string // the install step's line in the first step
+		warning   string // a line of the build's install step, if any
 		slipway   func(string) bool
 	}{{
 		workflow:  "tag.yml",
@@ -262,6 +269,7 @@ func TestActionsAtRelease(t *testing.T) {
 		workflow:  "branch.yml",
 		builds:    1,
 		installed: `from source in`,
+		warning:   "input out is deprecated; use dist",
 		slipway:   func(v string) bool { return strings.HasPrefix(v, "devel-") },
 	}} {
 		t.Run(tt.workflow, func(t *testing.T) {
@@ -278,6 +286,12 @@ func TestActionsAtRelease(t *testing.T) {
 			}
 			if !log.said("ship", []string{"build", "0"}, tt.installed) {
 				t.Errorf("the build action's install step did not say %q", tt.installed)
+			}
+			warned := slices.ContainsFunc(log, func(e matrixEntry) bool {
+				return e.Command == "warning" && e.in("build", "0") && strings.Contains(e.Msg, tt.warning)
+			})
+			if tt.warning != "" && !warned {
+				t.Errorf("the build action did not warn %q", tt.warning)
 			}
 			for _, s := range steps[1:] {
 				if !log.said("ship", []string{s, "0"}, "already on PATH") {

@@ -307,15 +307,17 @@ func TestActionInstall(t *testing.T) {
 			tree := releaseTree(t, tt.tree, sums)
 
 			var path []string
-			var cosignDir string
+			// The cosign the case names, or none: not one that happens to
+			// be on this machine's PATH.
+			cosignDir, cosign := "", "/nonexistent/cosign"
 			if tt.cosign != nil {
 				cosignDir = fakeCosign(t, *tt.cosign)
-				path = append(path, cosignDir)
+				cosign = filepath.Join(cosignDir, "cosign")
 			}
 			if tt.onPath != nil {
 				path = append(path, fakeSlipway(t, tt.onPath[0], tt.onPath[1:]...))
 			}
-			env := append(toolEnv(t, path...), "SLIPWAY_ACTION_REF="+tt.ref, "SLIPWAY_STEPS=build image")
+			env := append(toolEnv(t, path...), "SLIPWAY_ACTION_REF="+tt.ref, "SLIPWAY_STEPS=build image", "SLIPWAY_COSIGN="+cosign)
 			env = append(env, tt.env...)
 			temp, ghPath := t.TempDir(), filepath.Join(t.TempDir(), "github_path")
 			env = append(env,
@@ -446,7 +448,7 @@ func (j *installJob) step(t *testing.T, steps string) output {
 	added := strings.Fields(string(data))
 	slices.Reverse(added)
 	env := append(toolEnv(t, append(added, j.path...)...),
-		"SLIPWAY_ACTION_REF="+j.ref, "SLIPWAY_STEPS="+steps,
+		"SLIPWAY_ACTION_REF="+j.ref, "SLIPWAY_STEPS="+steps, "SLIPWAY_COSIGN=/nonexistent/cosign",
 		"SLIPWAY_RELEASE_URL="+j.url+"/",
 		"RUNNER_TEMP="+j.temp, "RUNNER_TOOL_CACHE="+j.toolCache, "GITHUB_PATH="+j.gh,
 		"NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1",

@@ -449,7 +449,7 @@ var slipwayScanBin = sync.OnceValues(func() (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", dir+string(filepath.Separator), "./cmd/...")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOEXPERIMENT=jsonv2")
+	cmd.Env = append(os.Environ(), "GOEXPERIMENT=jsonv2", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building slipway with GOEXPERIMENT=jsonv2: %v\n%s", err, out)
 	}
