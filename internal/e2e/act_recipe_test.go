@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -70,10 +71,9 @@ func standIns(t *testing.T, uses []string, trees map[string]string, actionYML fu
 		writeFile(t, filepath.Join(dir, filepath.FromSlash(path), "action.yml"), actionYML(use))
 	}
 	var args []string
-	for key, dir := range dirs {
-		args = append(args, "--local-repository", key+"="+dir)
+	for _, key := range slices.Sorted(maps.Keys(dirs)) {
+		args = append(args, "--local-repository", key+"="+dirs[key])
 	}
-	slices.Sort(args)
 	return args
 }
 

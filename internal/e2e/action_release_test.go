@@ -58,7 +58,8 @@ func (r *testRelease) requests() []string {
 // scripts/package-release.sh; scripts/release-commit.sh on top.
 func newTestRelease(t *testing.T) *testRelease {
 	t.Helper()
-	repo, built := newRepo(t, nil)
+	// The slipway action sits at the repository's root.
+	repo, built := newRepo(t, map[string]string{"action.yml": readFile(t, filepath.Join(must(t, repoRoot), "action.yml"))})
 	git(t, repo, "tag", actRelease)
 	step := releaseBuildStep(t, must(t, repoRoot))
 

@@ -287,7 +287,8 @@ func pinningWorkflow(commit string) string {
         with:
           platforms: linux/amd64
           slipway-version: '%s'
-      - run: grep -o '"slipway": *"[^"]*"' dist/slipway.json
+      - run: |
+          grep -o '"slipway": *"[^"]*"' dist/slipway.json
 `, row.job, row.ref, row.version)
 	}
 	return b.String()
