@@ -23,8 +23,10 @@ import (
 // scripts/action-install.sh before its command.
 var actionSteps = []string{"build", "image", "scan", "push"}
 
-// benchRelease is the tag the actions section releases slipway as.
-const benchRelease = "v0.0.0-bench"
+// benchRelease is the tag the actions section releases slipway as, at
+// @v0: a stable release (a pre-release holds no floating tag) that no
+// real one will be for a while.
+const benchRelease = "v0.99.0"
 
 // actions measures what the four step actions of one job spend putting
 // slipway on PATH, run as the runner runs them (each step's install sees
