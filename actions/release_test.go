@@ -123,7 +123,7 @@ func TestReleaseGates(t *testing.T) {
 	if f := steps[scan].With["fail-on"]; f == "none" {
 		t.Error("the release's scan fails on nothing")
 	}
-	for _, later := range []string{"push", "push-go", "commit", "staging"} {
+	for _, later := range []string{"push", "push-go", "sign", "commit", "upload", "staging"} {
 		if i, ok := index[later]; !ok || i < scan {
 			t.Errorf("step %s is not after the scan", later)
 		}
