@@ -25,10 +25,12 @@ func TestReleaseCommit(t *testing.T) {
 	requireE2E(t, "bash", "git", "rsync")
 	sums := strings.Repeat("1", 64) + "  slipway_1.2.3_darwin_arm64.tar.gz\n" +
 		strings.Repeat("2", 64) + "  slipway_1.2.3_linux_amd64.tar.gz\n"
+	// One copy of the repository, cloned for each case: a clone is cheap.
+	base, built := newRepo(t, nil)
 
 	t.Run("commit and tags", func(t *testing.T) {
 		t.Parallel()
-		repo, built := newRepo(t, nil)
+		repo := cloneRepo(t, base)
 		git(t, repo, "tag", "v1.2.3") // as the release job tags the build
 		sumsFile := filepath.Join(t.TempDir(), "SHA256SUMS")
 		writeFile(t, sumsFile, sums)
@@ -71,7 +73,7 @@ func TestReleaseCommit(t *testing.T) {
 
 	t.Run("floating tags", func(t *testing.T) {
 		t.Parallel()
-		repo, _ := newRepo(t, nil)
+		repo := cloneRepo(t, base)
 		for _, tag := range []string{"v1.2.9", "v1.10.0", "v2.0.0-rc.1"} {
 			git(t, repo, "tag", tag)
 		}
@@ -83,10 +85,7 @@ func TestReleaseCommit(t *testing.T) {
 			{"v2.0.0", "v2.0 v2"},   // pre-releases do not count
 		} {
 			t.Run(tt.tag, func(t *testing.T) {
-				clone := t.TempDir()
-				if out, err := exec.Command("git", "clone", "-q", repo, clone).CombinedOutput(); err != nil {
-					t.Fatalf("git clone: %v\n%s", err, out)
-				}
+				clone := cloneRepo(t, repo)
 				sumsFile := filepath.Join(t.TempDir(), "SHA256SUMS")
 				writeFile(t, sumsFile, strings.Repeat("3", 64)+"  slipway_"+strings.TrimPrefix(tt.tag, "v")+"_linux_amd64.tar.gz\n")
 				o, err := releaseCommit(t, clone, append([]string{tt.tag, sumsFile}, templateImages...)...)
@@ -135,7 +134,7 @@ func TestReleaseCommit(t *testing.T) {
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
-				repo, _ := newRepo(t, nil)
+				repo := cloneRepo(t, base)
 				if tt.setup != nil {
 					tt.setup(t, repo)
 				}
@@ -156,6 +155,16 @@ func TestReleaseCommit(t *testing.T) {
 			})
 		}
 	})
+}
+
+// cloneRepo clones repo, tags and all, into a new directory.
+func cloneRepo(t *testing.T, repo string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("git", "clone", "-q", repo, dir).CombinedOutput(); err != nil {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	return dir
 }
 
 // releaseCommit runs scripts/release-commit.sh (the repository's own, so
