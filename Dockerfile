@@ -14,11 +14,15 @@
 # .github/workflows/release.yml); this file is the Docker route to the same
 # binaries.
 
-ARG GO_VERSION=1.26
+# The bases, pinned by digest with their tag beside it for the reader;
+# scripts/pin-images.sh resolves them again, and the release refuses any
+# that is not pinned. Override with --build-arg GO_IMAGE=… to try another.
+ARG GO_IMAGE=golang:1.26@sha256:3aff6657219a4d9c14e27fb1d8976c49c29fddb70ba835014f477e1c70636647
+ARG ALPINE_IMAGE=alpine:3.22@sha256:14358309a308569c32bdc37e2e0e9694be33a9d99e68afb0f5ff33cc1f695dce
 
 # The compiler runs on the builder's own platform and cross-compiles for the
 # target: no emulation, and one module download for every platform.
-FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod \
@@ -37,7 +41,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
       -ldflags "-s -w -X github.com/slipwayci/slipway/internal/version.stamped=${VERSION}" \
       -o /out/ ./cmd/...
 
-FROM golang:${GO_VERSION} AS go
+FROM ${GO_IMAGE} AS go
 # The dispatcher finds its steps next to itself in /usr/local/bin.
 COPY --from=build /out/ /usr/local/bin/
 CMD ["slipway", "--help"]
@@ -49,6 +53,6 @@ CMD ["slipway", "--help"]
 # no package manager to add one. The binaries are static, so musl is never
 # used. git is left out: without it slipway takes the commit from the CI
 # platform's variables (CI_COMMIT_SHA, GITHUB_SHA).
-FROM alpine:3.22 AS slim
+FROM ${ALPINE_IMAGE} AS slim
 COPY --from=build /out/ /usr/local/bin/
 CMD ["slipway", "--help"]

@@ -54,7 +54,7 @@ func imagePart(arch string) string {
 	return `      - uses: ./actions/build
         with:
           platforms: linux/` + arch + `
-          out: parts/` + arch + `
+          dist: parts/` + arch + `
           working-directory: ` + sampleApp + `
       - uses: ./actions/image
         with:

@@ -112,18 +112,8 @@ func runActArtifacts(t *testing.T, repo, workflow, dir string) (matrixLog, error
 	// act fetches every remote action a workflow names, even one its if:
 	// skips, and this machine has no GitHub: each is replaced by a
 	// stand-in that fails the job if it ever runs.
-	standIn := filepath.Join(t.TempDir(), "stand-in")
-	writeFile(t, filepath.Join(standIn, "action.yml"), `name: stand-in
-description: an action skipped under act; running it is a bug in the workflow
-runs:
-  using: composite
-  steps:
-    - shell: bash
-      run: echo "stand-in for a GitHub-only action ran under act; gate it on ACT" >&2; exit 1
-`)
-	for _, a := range []string{"actions/setup-go@v5", "actions/upload-artifact@v4", "actions/download-artifact@v4"} {
-		args = append(args, "--local-repository", a+"="+standIn)
-	}
+	wf := readFile(t, filepath.Join(repo, ".github", "workflows", workflow))
+	args = append(args, standIns(t, remoteUses(wf), nil, func(string) string { return failingStandIn })...)
 	o, err := run(t, repo, toolEnv(t), "act", args...)
 	logOutput(t, "act "+workflow, o)
 	var log matrixLog

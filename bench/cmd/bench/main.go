@@ -21,7 +21,10 @@
 //     and across two;
 //   - scan: slipway scan against trivy, govulncheck and gosec in sequence
 //     (the inputs and commands of bench/scan);
-//   - startup: each binary's size and the median time of --version.
+//   - startup: each binary's size and the median time of --version;
+//   - actions: the four step actions' install per job, at a release tag
+//     (one download) and at a branch (one build from source), against go
+//     install of ko and crane, with an empty and a warm GOCACHE.
 //
 // The program itself never links trivy: it runs built binaries.
 package main
@@ -69,6 +72,7 @@ var sections = []section{
 	{"promote", (*bench).promote, []string{"promotion"}},
 	{"scan", (*bench).scan, []string{"scan"}},
 	{"startup", (*bench).startup, []string{"binary size and start-up"}},
+	{"actions", (*bench).actions, []string{"actions: install per job of the build, image, scan and push actions"}},
 }
 
 // bench is one run's setup, shared by the sections.
@@ -132,18 +136,22 @@ func realMain(ctx context.Context, args []string) error {
 	m := readMachine()
 	start := time.Now()
 
-	step("installing the peers where missing")
-	if b.peers, err = installPeers(root); err != nil {
-		return err
+	// The actions section installs and builds what it measures itself;
+	// run alone, it needs none of the others' setup.
+	if len(want) != 1 || !want["actions"] {
+		step("installing the peers where missing")
+		if b.peers, err = installPeers(root); err != nil {
+			return err
+		}
+		step("building slipway's binaries")
+		if b.missing, err = buildSlipway(root, b.bin); err != nil {
+			return err
+		}
+		if b.reg, err = registrytest.Start(registrytest.Options{}); err != nil {
+			return err
+		}
+		defer b.reg.Close()
 	}
-	step("building slipway's binaries")
-	if b.missing, err = buildSlipway(root, b.bin); err != nil {
-		return err
-	}
-	if b.reg, err = registrytest.Start(registrytest.Options{}); err != nil {
-		return err
-	}
-	defer b.reg.Close()
 
 	var rows []row
 	var failed []string
