@@ -1,0 +1,45 @@
+// Package text holds the small wording helpers every step shares, so that
+// a digest, a size or a path reads the same in every step's output.
+package text
+
+import (
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// Plural is word, with an s unless n is one.
+func Plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// ShortDigest shortens a digest to its algorithm and first 12 hex digits:
+// sha256:abcdef012345.
+func ShortDigest(d string) string {
+	if _, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return d[:len(d)-len(hex)] + hex[:12]
+	}
+	return d
+}
+
+// Rel makes p relative to root, with forward slashes. A path outside root
+// stays as it is; one inside whose name starts with dots (..foo) is inside.
+func Rel(root, p string) string {
+	if root == "" {
+		return filepath.ToSlash(p)
+	}
+	r, err := filepath.Rel(root, p)
+	if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+		return filepath.ToSlash(p)
+	}
+	return path.Clean(filepath.ToSlash(r))
+}
+
+// OneLine folds s onto one line, runs of white space made one space: a
+// multi-line message is a hard read in a CI log.
+func OneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
