@@ -108,6 +108,7 @@ func retryable(err error) (bool, time.Duration) {
 	// the request again with its body spent, which a new attempt mends.
 	msg := err.Error()
 	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "server closed") ||
+		strings.Contains(msg, stalledWords) ||
 		strings.Contains(msg, "broken pipe") || strings.Contains(msg, "transport connection broken") ||
 		strings.Contains(msg, "with Body length"), 0
 }

@@ -68,7 +68,9 @@ func NewTransport(o TransportOptions) (http.RoundTripper, error) {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	base.MaxIdleConnsPerHost = 16
-	base.ResponseHeaderTimeout = idle
+	// The watchdog below fails a request whose answer is late, and says
+	// so; this is a backstop.
+	base.ResponseHeaderTimeout = 2 * idle
 	base.TLSHandshakeTimeout = min(idle, 10*time.Second)
 	base.DialContext = (&net.Dialer{Timeout: min(idle, 30*time.Second), KeepAlive: 30 * time.Second}).DialContext
 	unverified := base.Clone()
@@ -147,8 +149,12 @@ type StalledError struct {
 }
 
 func (e *StalledError) Error() string {
-	return fmt.Sprintf("%s made no progress for %s", e.Host, e.Idle)
+	return fmt.Sprintf("%s %s %s", e.Host, stalledWords, e.Idle)
 }
+
+// stalledWords mark a stall in a message, for retries to recognise it
+// where go-containerregistry keeps only the text (its ping's errors).
+const stalledWords = "made no progress for"
 
 // Timeout makes a stall a timeout to anything that asks a net.Error,
 // retries included.
