@@ -55,7 +55,7 @@ func TestOpenImageLayoutPicksThePlatform(t *testing.T) {
 		{"linux/amd64", "linux/amd64"},
 		{"", "linux/amd64"}, // linux on this machine's architecture (the tests run on amd64)
 	} {
-		img, err := OpenImage(context.Background(), "oci:image", tc.platform, dir)
+		img, err := OpenImage(context.Background(), nil, "oci:image", tc.platform, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,14 +63,14 @@ func TestOpenImageLayoutPicksThePlatform(t *testing.T) {
 			t.Errorf("--platform %q: opened %s %s %s, want index %s, manifest of %s", tc.platform, img.Digest, img.Manifest, img.Platform, want, tc.want)
 		}
 	}
-	if _, err := OpenImage(context.Background(), "oci:image", "linux/s390x", dir); err == nil || !strings.Contains(err.Error(), "has no linux/s390x image (it has linux/amd64, linux/arm64") {
+	if _, err := OpenImage(context.Background(), nil, "oci:image", "linux/s390x", dir); err == nil || !strings.Contains(err.Error(), "has no linux/s390x image (it has linux/amd64, linux/arm64") {
 		t.Errorf("missing platform: %v", err)
 	}
-	if _, err := OpenImage(context.Background(), "oci:missing", "", dir); err == nil {
+	if _, err := OpenImage(context.Background(), nil, "oci:missing", "", dir); err == nil {
 		t.Error("opening a missing layout succeeded")
 	}
 	// A manifest of the layout, by digest.
-	img, err := OpenImage(context.Background(), "oci:image@"+want.String(), "linux/arm64", dir)
+	img, err := OpenImage(context.Background(), nil, "oci:image@"+want.String(), "linux/arm64", dir)
 	if err != nil || img.Manifest != digests["linux/arm64"].String() || img.Name != "oci:image" {
 		t.Errorf("oci:image@digest = %+v, %v", img, err)
 	}
@@ -87,7 +87,7 @@ func TestOpenImageFromRegistry(t *testing.T) {
 	if err := remote.WriteIndex(ref, idx); err != nil {
 		t.Fatal(err)
 	}
-	img, err := OpenImage(context.Background(), ref.String(), "linux/arm64", "")
+	img, err := OpenImage(context.Background(), nil, ref.String(), "linux/arm64", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestOpenImageFromRegistry(t *testing.T) {
 	if img.Digest != want.String() || img.Manifest != digests["linux/arm64"].String() || img.Name != ref.String() {
 		t.Errorf("opened %+v, want index %s", img, want)
 	}
-	if _, err := OpenImage(context.Background(), "UPPER/case::bad", "", ""); err == nil {
+	if _, err := OpenImage(context.Background(), nil, "UPPER/case::bad", "", ""); err == nil {
 		t.Error("a bad reference opened")
 	}
 }

@@ -84,7 +84,7 @@ func TestScanLayout(t *testing.T) {
 	dir := t.TempDir()
 	bin := scantest.BuildApp(t, t.TempDir())
 	digest := scantest.Layout(t, filepath.Join(dir, "image"), scantest.Image(t, scantest.ImageFiles(t, bin)))
-	img, err := scan.OpenImage(context.Background(), "oci:image", "linux/amd64", dir)
+	img, err := scan.OpenImage(context.Background(), nil, "oci:image", "linux/amd64", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
