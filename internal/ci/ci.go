@@ -130,7 +130,7 @@ func Detect(o Options) Platform {
 }
 
 // Names lists the platforms, for messages.
-var Names = []string{"github", "gitlab", "local"}
+func Names() []string { return []string{"github", "gitlab", "local"} }
 
 // Getenv looks keys up in environ, KEY=VALUE pairs such as a step's
 // process environment; the last one wins, as in os/exec.

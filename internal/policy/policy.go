@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/text"
 )
 
 // Rule is when a scan fails.
@@ -75,7 +76,7 @@ func Evaluate(findings []*report.Finding, waivers []Waiver, rule Rule, target Ta
 			reach = " not shown unreachable"
 		}
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s at or above %s%s: %s",
-			n, plural(n, "finding"), v.FailOn, reach, list(v.Failing, 10)))
+			n, text.Plural(n, "finding"), v.FailOn, reach, list(v.Failing, 10)))
 	}
 	for _, u := range uses {
 		if u.Expired {
@@ -102,11 +103,4 @@ func list(ids []string, max int) string {
 		return strings.Join(ids, ", ")
 	}
 	return strings.Join(ids[:max], ", ") + fmt.Sprintf(" and %d more", len(ids)-max)
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }
