@@ -98,7 +98,7 @@ func New(o Options) (*Client, error) {
 	}
 	c := &Client{o: o, transport: o.Transport, plainHTTP: newHostSet(o.PlainHTTP)}
 	if c.transport == nil {
-		rt, err := NewTransport(TransportOptions{CAFile: o.CAFile, SkipTLSVerify: o.SkipTLSVerify, PlainHTTP: o.PlainHTTP, UserAgent: o.UserAgent, Idle: o.Idle})
+		rt, err := newTransport(transportOptions{CAFile: o.CAFile, SkipTLSVerify: o.SkipTLSVerify, PlainHTTP: o.PlainHTTP, UserAgent: o.UserAgent, Idle: o.Idle})
 		if err != nil {
 			return nil, err
 		}
@@ -106,9 +106,6 @@ func New(o Options) (*Client, error) {
 	}
 	return c, nil
 }
-
-// Backoff is the client's retry policy.
-func (c *Client) Backoff() Backoff { return c.o.Backoff }
 
 // ParseRepository reads a repository name, marking it plain HTTP when its
 // registry is one of PlainHTTP.
@@ -238,13 +235,6 @@ func explainAuth(err error, repo name.Repository, anonymous bool) error {
 		return err
 	}
 	return &AuthError{Registry: repo.RegistryStr(), Anonymous: anonymous, Status: te.StatusCode, Err: err}
-}
-
-// IsNotFound reports whether err is a registry's 404: no such manifest,
-// blob or repository.
-func IsNotFound(err error) bool {
-	var te *transport.Error
-	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
 }
 
 // ParseRepository reads a repository name, marking it plain HTTP when its

@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// TransportOptions configure NewTransport.
-type TransportOptions struct {
+// transportOptions configure newTransport.
+type transportOptions struct {
 	// CAFile, if set, is the PEM bundle of the roots to trust instead of
 	// the system's, as SSL_CERT_FILE means to Go, OpenSSL and curl.
 	CAFile string
@@ -42,11 +42,11 @@ type TransportOptions struct {
 // upload while it moves the blob into place.
 const DefaultIdle = time.Minute
 
-// NewTransport returns the transport every registry request goes
+// newTransport returns the transport every registry request goes
 // through: TLS verified against the system's roots (or CAFile), plain
 // HTTP refused except to loopback and PlainHTTP registries, and every
 // request failed once it has made no progress for Idle.
-func NewTransport(o TransportOptions) (http.RoundTripper, error) {
+func newTransport(o transportOptions) (http.RoundTripper, error) {
 	// Without a CA file the roots load lazily, at the first certificate
 	// to verify: parsing them costs tens of milliseconds that a push to a
 	// plain-HTTP registry would spend for nothing.

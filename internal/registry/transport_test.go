@@ -41,7 +41,7 @@ func TestPlainHTTPOnlyToLoopbackAndNamedRegistries(t *testing.T) {
 		}
 	}
 	// Skipping TLS verification is no licence for plain HTTP.
-	rt, err := NewTransport(TransportOptions{SkipTLSVerify: []string{"registry.example:5000"}})
+	rt, err := newTransport(transportOptions{SkipTLSVerify: []string{"registry.example:5000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,13 +51,13 @@ func TestPlainHTTPOnlyToLoopbackAndNamedRegistries(t *testing.T) {
 	}
 }
 
-func TestNewTransportReadsCAFile(t *testing.T) {
-	if _, err := NewTransport(TransportOptions{CAFile: filepath.Join(t.TempDir(), "none.pem")}); err == nil {
+func TestTransportReadsCAFile(t *testing.T) {
+	if _, err := newTransport(transportOptions{CAFile: filepath.Join(t.TempDir(), "none.pem")}); err == nil {
 		t.Error("a missing SSL_CERT_FILE was ignored")
 	}
 	junk := filepath.Join(t.TempDir(), "junk.pem")
 	os.WriteFile(junk, []byte("not a certificate"), 0o644)
-	if _, err := NewTransport(TransportOptions{CAFile: junk}); err == nil || !strings.Contains(err.Error(), "no PEM certificates") {
+	if _, err := newTransport(transportOptions{CAFile: junk}); err == nil || !strings.Contains(err.Error(), "no PEM certificates") {
 		t.Errorf("a file without certificates: %v", err)
 	}
 }
@@ -88,7 +88,7 @@ func TestWatchdogFailsStalledRequests(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(hold) // before Close, which waits for the handlers
-	rt, err := NewTransport(TransportOptions{Idle: 300 * time.Millisecond})
+	rt, err := newTransport(transportOptions{Idle: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
