@@ -15,14 +15,14 @@ mkdir -p "$out"
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "slipway build: the sample app for linux/amd64 and linux/arm64"
-slipway build --dir "$app" --platforms linux/amd64,linux/arm64 --out "$out"
+slipway build --dir "$app" --platforms linux/amd64,linux/arm64 --dist "$out"
 
 step "slipway image: on the built-in static base (no pull, no Docker daemon)"
 slipway image --dist "$out" --dir "$app"
 
 step "slipway scan: trivy, govulncheck and gosec, offline, with the databases in testdata/scan"
 go run ./internal/tools/demodb testdata/scan/trivydb "$out/trivy-cache"
-slipway scan --out "$out" --dir "$app" --offline --cache-dir "$out/trivy-cache" \
+slipway scan --dist "$out" --dir "$app" --offline --cache-dir "$out/trivy-cache" \
   --vulndb "file://$root/testdata/scan/vulndb" --format "sarif=$out/scan.sarif" --format "gitlab=$out/gl-container-scanning.json"
 
 step "a registry for the demo, on loopback"

@@ -29,13 +29,13 @@ fi
 
 # GOEXPERIMENT=jsonv2: slipway-scan links trivy, which needs it.
 # version.stamped is what slipway --version prints.
-echo "==> slipway build --packages ./cmd/... --platforms linux/amd64,linux/arm64 --out $out"
+echo "==> slipway build --packages ./cmd/... --platforms linux/amd64,linux/arm64 --dist $out"
 "$slipway" build \
   --packages ./cmd/... \
   --platforms linux/amd64,linux/arm64 \
   --env GOEXPERIMENT=jsonv2 \
   --ldflags '-s -w -X github.com/slipwayci/slipway/internal/version.stamped={{.Version}}' \
-  --out "$out"
+  --dist "$out"
 
 base="${BASE:-static}"
 echo "==> slipway image --dist $out --entrypoint slipway --base $base"

@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,7 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipwayci/slipway/internal/ci"
-	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/fault"
 	"github.com/slipwayci/slipway/internal/gitinfo"
 	"github.com/slipwayci/slipway/internal/record"
 	"github.com/slipwayci/slipway/internal/safefile"
@@ -47,8 +49,9 @@ const ChecksumsFile = "SHA256SUMS"
 type Options struct {
 	// Dir is inside the module to build.
 	Dir string
-	// Platforms is a list of os/arch[/variant].
-	Platforms string
+	// Platforms are the targets (SplitPlatforms reads os/arch[/variant]
+	// lists); each must be one the toolchain knows.
+	Platforms []Platform
 	// Packages are package paths or patterns; empty means every main
 	// package of the module.
 	Packages []string
@@ -56,9 +59,10 @@ type Options struct {
 	LDFlags string
 	// Tags are build tags.
 	Tags []string
-	// Env holds KEY=VALUE pairs added to the compiler's environment,
-	// after slipway's defaults (CGO_ENABLED=0), so they can override them.
-	Env []string
+	// Env is added to the compiler's environment after slipway's defaults
+	// (CGO_ENABLED=0), so it can override them (ParseEnv reads KEY=VALUE
+	// pairs). GOOS and GOARCH are chosen by Platforms, not here.
+	Env map[string]string
 	// Out is the output directory.
 	Out string
 	// Parallel bounds how many platforms build at once (0: the cores).
@@ -92,36 +96,36 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 	if o.Parallel <= 0 {
 		o.Parallel = runtime.NumCPU()
 	}
-	getenv := cli.Env{Environ: o.Environ}.Getenv
+	getenv := ci.Getenv(o.Environ)
 
-	userEnv, err := parseEnv(o.Env)
+	userEnv, err := checkEnv(o.Env)
 	if err != nil {
-		return nil, cli.Usage(err)
+		return nil, err
 	}
 	known, err := distList(ctx, o.GoCmd)
 	if err != nil {
 		return nil, err
 	}
-	platforms, err := ParsePlatforms(o.Platforms, known)
-	if err != nil {
-		return nil, cli.Usage(fmt.Errorf("--platforms: %w", err))
+	if err := checkKnown(o.Platforms, known); err != nil {
+		return nil, fault.Optionf("platforms", ": %w", err)
 	}
+	platforms := o.Platforms
 
 	baseEnv := buildEnv(o.Environ, userEnv)
 	mod, err := findModule(ctx, o.GoCmd, o.Dir, baseEnv)
 	if errors.Is(err, errNotModule) {
-		return nil, cli.Usage(err)
+		return nil, fault.As(fault.Invalid, err)
 	} else if err != nil {
 		return nil, err
 	}
 
 	info, err := gitinfo.Describe(ctx, mod.Dir, getenv, o.CI)
 	if err != nil {
-		return nil, cli.Usage(err)
+		return nil, fault.As(fault.Invalid, err)
 	}
 	tmpl, err := parseLDFlags(o.LDFlags)
 	if err != nil {
-		return nil, cli.Usage(err)
+		return nil, fault.As(fault.Invalid, err)
 	}
 	data := templateData{
 		Version: info.Version, Tag: info.Tag, Commit: info.Commit, ShortCommit: info.ShortCommit,
@@ -131,7 +135,7 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 	for _, p := range platforms {
 		s, err := data.render(tmpl, p)
 		if err != nil {
-			return nil, cli.Usage(err)
+			return nil, fault.As(fault.Invalid, err)
 		}
 		ldflags[p] = s
 	}
@@ -397,18 +401,33 @@ func buildEnv(environ []string, user [][2]string) []string {
 	return env
 }
 
-func parseEnv(pairs []string) ([][2]string, error) {
-	var out [][2]string
+// ParseEnv reads the env option's KEY=VALUE pairs; a later KEY wins.
+func ParseEnv(pairs []string) (map[string]string, error) {
+	out := map[string]string{}
 	for _, p := range pairs {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return nil, fmt.Errorf("--env %q is not KEY=VALUE, e.g. --env CGO_ENABLED=1", p)
+			return nil, fault.Optionf("env", "{option} %q is not KEY=VALUE, e.g. {option} CGO_ENABLED=1", p)
+		}
+		out[k] = v
+	}
+	_, err := checkEnv(out)
+	return out, err
+}
+
+// checkEnv refuses what Platforms chooses, and returns the pairs in the
+// order of their keys.
+func checkEnv(env map[string]string) ([][2]string, error) {
+	var out [][2]string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if k == "" || strings.ContainsAny(k, "= \t") {
+			return nil, fault.Optionf("env", "%q is not a variable name", k)
 		}
 		switch k {
 		case "GOOS", "GOARCH":
-			return nil, fmt.Errorf("--env %s: choose targets with --platforms, not %s", p, k)
+			return nil, fault.Optionf("env", "%s=%s: choose targets with the platforms, not %s", k, env[k], k)
 		}
-		out = append(out, [2]string{k, v})
+		out = append(out, [2]string{k, env[k]})
 	}
 	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/slipwayci/slipway/internal/cli"
 )
 
 // FuzzParsePlatforms checks that every platform accepted is a known one
@@ -96,7 +98,8 @@ func FuzzLDFlags(f *testing.F) {
 			}
 		}
 		if err != nil {
-			if msg := err.Error(); !strings.HasPrefix(msg, "--ldflags template: ") || strings.ContainsAny(msg, "\r\n") {
+			// As the command prints it: options named as flags.
+			if msg := cli.Flags(err).Error(); !strings.HasPrefix(msg, "--ldflags template: ") || strings.ContainsAny(msg, "\r\n") {
 				t.Fatalf("error is not one line naming --ldflags: %q", msg)
 			}
 		}

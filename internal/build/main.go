@@ -15,53 +15,70 @@ import (
 const usage = `usage: slipway build [flags] [packages]
 
 Cross-compiles the module's main packages (default: all of them) for each
-platform, reproducibly, into --out with SHA256SUMS and slipway.json.
+platform, reproducibly, into --dist with SHA256SUMS and slipway.json.
 
 Flags:
 `
 
+// command is slipway build's command line, each flag bound to its field.
+type command struct {
+	platforms, ldflags, dist, dir string
+	packages, tags, env           cli.List
+	parallel                      int
+}
+
+func (c *command) register(fs *flag.FlagSet) {
+	c.packages.Comma, c.tags.Comma = true, true
+	fs.StringVar(&c.platforms, "platforms", DefaultPlatforms, "comma-separated `os/arch[/variant]` list")
+	fs.Var(&c.packages, "packages", "main `packages` or patterns, e.g. ./cmd/... (also as arguments)")
+	fs.StringVar(&c.ldflags, "ldflags", DefaultLDFlags, "-ldflags `template`: {{.Version}} {{.Commit}} {{.ShortCommit}} {{.Date}} {{.Env.NAME}}")
+	fs.Var(&c.tags, "tags", "comma-separated build `tags`")
+	fs.Var(&c.env, "env", "`KEY=VALUE` for the compiler's environment (repeatable)")
+	fs.StringVar(&c.dist, "dist", "dist", "output `directory`: binaries, SHA256SUMS, slipway.json")
+	cli.Alias(fs, "out", "dist")
+	fs.StringVar(&c.dir, "dir", ".", "a `directory` inside the module to build")
+	fs.IntVar(&c.parallel, "parallel", 0, "platforms built at once (0: one per core)")
+}
+
 // Main runs the build step with the given process environment.
 func Main(ctx context.Context, env cli.Env) (err error) {
 	fs := flag.NewFlagSet("slipway build", flag.ContinueOnError)
-	var (
-		platforms = fs.String("platforms", DefaultPlatforms, "comma-separated `os/arch[/variant]` list")
-		packages  = cli.List{Comma: true}
-		ldflags   = fs.String("ldflags", DefaultLDFlags, "-ldflags `template`: {{.Version}} {{.Commit}} {{.ShortCommit}} {{.Date}} {{.Env.NAME}}")
-		tags      = cli.List{Comma: true}
-		buildEnv  cli.List
-		out       = fs.String("out", "dist", "output `directory`")
-		dir       = fs.String("dir", ".", "a `directory` inside the module to build")
-		parallel  = fs.Int("parallel", 0, "platforms built at once (0: one per core)")
-	)
-	fs.Var(&packages, "packages", "main `packages` or patterns, e.g. ./cmd/... (also as arguments)")
-	fs.Var(&tags, "tags", "comma-separated build `tags`")
-	fs.Var(&buildEnv, "env", "`KEY=VALUE` for the compiler's environment (repeatable)")
+	var c command
+	c.register(fs)
 	if done, err := cli.ParseFlags(fs, env, "build", usage); done {
 		return err
 	}
 
 	p, err := ci.Start(fs, ci.Options{
 		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir, Step: "build",
-	}, func() string { return filepath.Join(*out, "summary.md") })
+	}, func() string { return filepath.Join(c.dist, "summary.md") })
 	// From here on every error goes out through the platform's stream:
 	// it may quote an input or a tool's output.
 	defer func() { err = cli.Reported(p.Stderr(), "slipway build", err) }()
 	if err != nil {
 		return cli.Usage(err)
 	}
-	outDir := *out
-	pkgs := append(packages.Values, fs.Args()...)
+	cli.Renamed(fs, p.Stderr())
+	pkgs := append(c.packages.Values, fs.Args()...)
+	platforms, err := SplitPlatforms(c.platforms)
+	if err != nil {
+		return cli.Usagef("--platforms: %v", err)
+	}
+	buildEnv, err := ParseEnv(c.env.Values)
+	if err != nil {
+		return err
+	}
 
-	endGroup := p.Group("slipway build: " + *platforms)
+	endGroup := p.Group("slipway build: " + c.platforms)
 	rec, err := Build(ctx, Options{
-		Dir:       env.Resolve(*dir),
-		Platforms: *platforms,
+		Dir:       env.Resolve(c.dir),
+		Platforms: platforms,
 		Packages:  pkgs,
-		LDFlags:   *ldflags,
-		Tags:      tags.Values,
-		Env:       buildEnv.Values,
-		Out:       env.Resolve(outDir),
-		Parallel:  *parallel,
+		LDFlags:   c.ldflags,
+		Tags:      c.tags.Values,
+		Env:       buildEnv,
+		Out:       env.Resolve(c.dist),
+		Parallel:  c.parallel,
 		Environ:   env.Environ,
 		CI:        p.Info(),
 		Log:       p.Stderr(),
@@ -71,7 +88,7 @@ func Main(ctx context.Context, env cli.Env) (err error) {
 	if err != nil {
 		return err
 	}
-	return report(p, outDir, rec)
+	return report(p, c.dist, rec)
 }
 
 // report hands the result to the platform: outputs and a summary.

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/mod/modfile"
 
-	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/fault"
 )
 
 // module is the Go module a build runs in.
@@ -37,7 +37,7 @@ func findModule(ctx context.Context, goCmd, dir string, env []string) (module, e
 	}
 	gomod := strings.TrimSpace(string(out))
 	if gomod == "" || gomod == os.DevNull {
-		return module{}, fmt.Errorf("%w: %s has no go.mod in it or above it; run in your module or pass --dir", errNotModule, dir)
+		return module{}, &fault.OptionError{Option: "dir", Err: fmt.Errorf("%w: %s has no go.mod in it or above it; run in your module or pass {option}", errNotModule, dir)}
 	}
 	data, err := os.ReadFile(gomod)
 	if err != nil {
@@ -99,12 +99,12 @@ func mainPackages(ctx context.Context, goCmd string, mod module, patterns []stri
 			matched[m] = true
 		}
 		if p.Error != nil {
-			return nil, cli.Usagef("package %s: %s", p.ImportPath, oneLine(p.Error.Err, nil))
+			return nil, fault.Invalidf("package %s: %s", p.ImportPath, oneLine(p.Error.Err, nil))
 		}
 		if p.Name != "main" {
 			for _, m := range p.Match {
 				if explicit && !strings.Contains(m, "...") {
-					return nil, cli.Usagef("package %s (%s): %w; name a package with func main, e.g. ./cmd/...", m, p.ImportPath, errNoMain)
+					return nil, fault.Invalidf("package %s (%s): %w; name a package with func main, e.g. ./cmd/...", m, p.ImportPath, errNoMain)
 				}
 			}
 			continue
@@ -116,16 +116,16 @@ func mainPackages(ctx context.Context, goCmd string, mod module, patterns []stri
 	}
 	for _, pat := range patterns {
 		if explicit && !matched[pat] {
-			return nil, cli.Usagef("package pattern %q matched no packages in %s", pat, mod.Path)
+			return nil, fault.Invalidf("package pattern %q matched no packages in %s", pat, mod.Path)
 		}
 	}
 	if len(pkgs) == 0 {
-		return nil, cli.Usagef("%w: no main packages in %s matching %s", errNoMain, mod.Path, strings.Join(patterns, " "))
+		return nil, fault.Invalidf("%w: no main packages in %s matching %s", errNoMain, mod.Path, strings.Join(patterns, " "))
 	}
 	names := map[string]string{}
 	for _, p := range pkgs {
 		if other, ok := names[p.Name]; ok {
-			return nil, cli.Usagef("packages %s and %s would both build a binary named %q; build them in separate steps", other, p.ImportPath, p.Name)
+			return nil, fault.Invalidf("packages %s and %s would both build a binary named %q; build them in separate steps", other, p.ImportPath, p.Name)
 		}
 		names[p.Name] = p.ImportPath
 	}

@@ -72,10 +72,17 @@ func (p Platform) env() []string {
 // ParsePlatforms parses a comma- or space-separated list of os/arch[/variant]
 // and checks each against the toolchain's own list (go tool dist list).
 func ParsePlatforms(list string, known []string) ([]Platform, error) {
-	knownSet := make(map[string]bool, len(known))
-	for _, k := range known {
-		knownSet[k] = true
+	ps, err := SplitPlatforms(list)
+	if err != nil {
+		return nil, err
 	}
+	return ps, checkKnown(ps, known)
+}
+
+// SplitPlatforms reads a comma- or space-separated list of
+// os/arch[/variant], checking the form and the variants but not asking the
+// toolchain which platforms it knows (Build does).
+func SplitPlatforms(list string) ([]Platform, error) {
 	var out []Platform
 	seen := map[string]bool{}
 	for _, s := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' }) {
@@ -84,17 +91,10 @@ func ParsePlatforms(list string, known []string) ([]Platform, error) {
 			return nil, fmt.Errorf("platform %q is not os/arch[/variant], e.g. linux/arm64 or linux/arm/v7", s)
 		}
 		p := Platform{OS: parts[0], Arch: parts[1]}
-		if !knownSet[p.OS+"/"+p.Arch] {
-			return nil, fmt.Errorf("unknown platform %q; valid platforms (go tool dist list): %s", s, strings.Join(known, ", "))
-		}
 		if len(parts) == 3 {
 			p.Variant = parts[2]
-			v, ok := variants[p.Arch]
-			if !ok {
-				return nil, fmt.Errorf("platform %q: %s has no variants; use %s/%s", s, p.Arch, p.OS, p.Arch)
-			}
-			if _, ok := v.values[p.Variant]; !ok {
-				return nil, fmt.Errorf("platform %q: unknown %s variant %q; valid: %s", s, p.Arch, p.Variant, strings.Join(sortedKeys(v.values), ", "))
+			if err := p.checkVariant(); err != nil {
+				return nil, err
 			}
 		}
 		if !seen[p.String()] {
@@ -103,9 +103,44 @@ func ParsePlatforms(list string, known []string) ([]Platform, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no platforms given; e.g. --platforms linux/amd64,linux/arm64")
+		return nil, fmt.Errorf("no platforms given; e.g. linux/amd64,linux/arm64")
 	}
 	return out, nil
+}
+
+func (p Platform) checkVariant() error {
+	if p.Variant == "" {
+		return nil
+	}
+	v, ok := variants[p.Arch]
+	if !ok {
+		return fmt.Errorf("platform %q: %s has no variants; use %s/%s", p, p.Arch, p.OS, p.Arch)
+	}
+	if _, ok := v.values[p.Variant]; !ok {
+		return fmt.Errorf("platform %q: unknown %s variant %q; valid: %s", p, p.Arch, p.Variant, strings.Join(sortedKeys(v.values), ", "))
+	}
+	return nil
+}
+
+// checkKnown refuses platforms the toolchain cannot build, or with a
+// variant Go does not know.
+func checkKnown(ps []Platform, known []string) error {
+	knownSet := make(map[string]bool, len(known))
+	for _, k := range known {
+		knownSet[k] = true
+	}
+	if len(ps) == 0 {
+		return fmt.Errorf("no platforms given; e.g. linux/amd64,linux/arm64")
+	}
+	for _, p := range ps {
+		if !knownSet[p.OS+"/"+p.Arch] {
+			return fmt.Errorf("unknown platform %q; valid platforms (go tool dist list): %s", p, strings.Join(known, ", "))
+		}
+		if err := p.checkVariant(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/slipwayci/slipway/internal/cli"
 )
 
 var known = []string{"linux/amd64", "linux/arm64", "linux/arm", "darwin/arm64", "windows/amd64", "linux/386"}
@@ -31,7 +33,8 @@ func TestParsePlatforms(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParsePlatforms(tt.in, known)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				// As the command prints it: options named as flags.
+				if err == nil || !strings.Contains(cli.Flags(err).Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
 				}
 				return
@@ -102,7 +105,8 @@ func TestLDFlagsTemplate(t *testing.T) {
 				got, err = data.render(tmpl, Platform{"linux", "arm64", ""})
 			}
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				// As the command prints it: options named as flags.
+				if err == nil || !strings.Contains(cli.Flags(err).Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
 				}
 				return

@@ -1,12 +1,13 @@
 package build
 
 import (
-	"fmt"
 	"strings"
 	"text/template"
+
+	"github.com/slipwayci/slipway/internal/fault"
 )
 
-// templateData is what an --ldflags template sees.
+// templateData is what an ldflags template sees.
 type templateData struct {
 	Version     string
 	Tag         string
@@ -24,7 +25,7 @@ func parseLDFlags(s string) (*template.Template, error) {
 	t, err := template.New("ldflags").Option("missingkey=error").Parse(s)
 	if err != nil {
 		// The text quoted in the message may hold a line break.
-		return nil, fmt.Errorf("--ldflags template: %s", oneLine(strings.TrimPrefix(err.Error(), "template: "), nil))
+		return nil, fault.Optionf("ldflags", "template: %s", oneLine(strings.TrimPrefix(err.Error(), "template: "), nil))
 	}
 	return t, nil
 }
@@ -35,9 +36,9 @@ func (d templateData) render(t *template.Template, p Platform) (string, error) {
 	if err := t.Execute(&b, d); err != nil {
 		msg := oneLine(strings.TrimPrefix(err.Error(), "template: "), nil)
 		if strings.Contains(msg, "map has no entry for key") {
-			msg += "; set that environment variable or pass it with --env"
+			msg += "; set that environment variable, or give it in the build's env"
 		}
-		return "", fmt.Errorf("--ldflags template: %s", msg)
+		return "", fault.Optionf("ldflags", "template: %s", msg)
 	}
 	return b.String(), nil
 }

@@ -130,4 +130,17 @@ func Detect(o Options) Platform {
 }
 
 // Names lists the platforms, for messages.
-var Names = []string{"github", "gitlab", "local"}
+func Names() []string { return []string{"github", "gitlab", "local"} }
+
+// Getenv looks keys up in environ, KEY=VALUE pairs such as a step's
+// process environment; the last one wins, as in os/exec.
+func Getenv(environ []string) func(string) string {
+	return func(key string) string {
+		for i := len(environ) - 1; i >= 0; i-- {
+			if k, v, ok := strings.Cut(environ[i], "="); ok && k == key {
+				return v
+			}
+		}
+		return ""
+	}
+}

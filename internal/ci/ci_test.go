@@ -207,7 +207,7 @@ func TestMaskEverywhere(t *testing.T) {
 }
 
 func TestMaskBlankIsIgnored(t *testing.T) {
-	for _, platform := range Names {
+	for _, platform := range Names() {
 		t.Run(platform, func(t *testing.T) {
 			r := detect(t, platformEnv[platform], Options{})
 			r.p.Mask("")
@@ -249,7 +249,7 @@ func TestMaskLongestFirst(t *testing.T) {
 // Write reports the caller's byte count, not the masked one, so io.Copy and
 // fmt do not see a short write.
 func TestStreamWriteCount(t *testing.T) {
-	for _, platform := range Names {
+	for _, platform := range Names() {
 		t.Run(platform, func(t *testing.T) {
 			r := detect(t, platformEnv[platform], Options{})
 			r.p.Mask("a-long-secret-value")
@@ -267,7 +267,7 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
 
 func TestStreamWriteError(t *testing.T) {
-	for _, platform := range Names {
+	for _, platform := range Names() {
 		t.Run(platform, func(t *testing.T) {
 			p := Detect(Options{Getenv: env(platformEnv[platform]), Stdout: failWriter{}})
 			if _, err := p.Stdout().Write([]byte("x\n")); err == nil {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/slipwayci/slipway/internal/ci"
+	"github.com/slipwayci/slipway/internal/fault"
 )
 
 // Exit codes shared by every step.
@@ -65,23 +66,8 @@ func (e Env) Getenv(key string) string {
 	return ""
 }
 
-// codedError carries an exit code with an error.
-type codedError struct {
-	code int
-	err  error
-}
-
-func (e *codedError) Error() string { return e.err.Error() }
-func (e *codedError) Unwrap() error { return e.err }
-func (e *codedError) ExitCode() int { return e.code }
-
 // Usage marks err as a usage or configuration error (exit 2).
-func Usage(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &codedError{code: ExitUsage, err: err}
-}
+func Usage(err error) error { return fault.As(fault.Invalid, err) }
 
 // Usagef formats a usage or configuration error (exit 2).
 func Usagef(format string, args ...any) error {
@@ -89,12 +75,11 @@ func Usagef(format string, args ...any) error {
 }
 
 // Policy marks err as a policy refusal (exit 3).
-func Policy(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &codedError{code: ExitPolicy, err: err}
-}
+func Policy(err error) error { return fault.As(fault.Refused, err) }
+
+// Flags renames the options that errors from a step's library name
+// (fault.OptionError) to the flags that set them: base is --base.
+func Flags(err error) error { return fault.Rename(err, fault.Flag) }
 
 // Silent is returned when the step already reported the failure itself (for
 // example as annotations) and only the exit code is left to give.
@@ -104,11 +89,13 @@ func (s *Silent) Error() string { return fmt.Sprintf("exit status %d", s.Code) }
 func (s *Silent) ExitCode() int { return s.Code }
 
 // ExitCode returns the exit code for err, and prints err as one line on w
-// prefixed by prog. A nil error is 0; an error without a code is 1.
+// prefixed by prog, naming the options the step's library names (see
+// Flags) as their flags. A nil error is 0; an error without a code is 1.
 func ExitCode(w io.Writer, prog string, err error) int {
 	if err == nil {
 		return ExitOK
 	}
+	err = Flags(err)
 	code := ExitFailure
 	var coder interface{ ExitCode() int }
 	if errors.As(err, &coder) {

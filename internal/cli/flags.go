@@ -102,3 +102,40 @@ func ParseFlags(fs *flag.FlagSet, env Env, step, usage string) (done bool, err e
 	}
 	return false, nil
 }
+
+// Alias declares old as a former name of the flag named current, for
+// command lines and CI inputs (SLIPWAY_OLD, INPUT_OLD) written before the
+// rename: setting it sets current. Declare current first.
+func Alias(fs *flag.FlagSet, old, current string) {
+	f := fs.Lookup(current)
+	fs.Var(&alias{Value: f.Value}, old, "deprecated: the former name of --"+current)
+}
+
+type alias struct {
+	flag.Value
+	// changed is set when the alias gave the flag a value it did not
+	// have already: a CI template that passes the current name and the
+	// former one, alike, is not using the former.
+	changed bool
+}
+
+func (a *alias) Set(s string) error {
+	if a.Value.String() != s {
+		a.changed = true
+	}
+	return a.Value.Set(s)
+}
+
+// Renamed prints one line on w for each former name (see Alias) that gave
+// a flag its value.
+func Renamed(fs *flag.FlagSet, w io.Writer) {
+	fs.Visit(func(f *flag.Flag) {
+		a, ok := f.Value.(*alias)
+		if !ok || !a.changed {
+			return
+		}
+		current := strings.TrimPrefix(f.Usage, "deprecated: the former name of --")
+		fmt.Fprintf(w, "note: --%s is deprecated; it is now --%s (SLIPWAY_%s, input %s)\n", f.Name, current,
+			strings.ToUpper(strings.ReplaceAll(current, "-", "_")), current)
+	})
+}

@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/slipwayci/slipway/internal/promote"
-	"github.com/slipwayci/slipway/internal/push"
+	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/registrytest"
 )
 
@@ -56,10 +56,10 @@ func TestPromoteConcurrently(t *testing.T) {
 		return 0
 	})
 	opts := func(src name.Digest) promote.Options {
-		return promote.Options{Config: cfg, To: live, Source: src, Backoff: push.DefaultBackoff, Settle: 300 * time.Millisecond}
+		return promote.Options{Config: cfg, To: live, Source: src, Registry: defaultRegistry(t), Settle: 300 * time.Millisecond}
 	}
 	ctx := testContext(t)
-	liveRepo, err := push.Dial(ctx, mustRepo(t, r.Host+"/live/app"), push.DialOptions{Backoff: push.DefaultBackoff})
+	liveRepo, err := defaultRegistry(t).Dial(ctx, mustRepo(t, r.Host+"/live/app"), registry.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,11 +152,21 @@ func mustRepo(t *testing.T, s string) name.Repository {
 }
 
 // recordedHead is the digest the head of env's history names.
-func recordedHead(t *testing.T, ctx context.Context, repo *push.Repository, env *promote.Environment) string {
+func recordedHead(t *testing.T, ctx context.Context, repo *registry.Repository, env *promote.Environment) string {
 	t.Helper()
 	head, err := promote.NewHistory(repo, env.Name).Head(ctx)
 	if err != nil || head == nil {
 		t.Fatalf("no head: %v", err)
 	}
 	return head.Digest.String()
+}
+
+// defaultRegistry is a client with slipway's default retries, anonymous.
+func defaultRegistry(t *testing.T) *registry.Client {
+	t.Helper()
+	c, err := registry.New(registry.Options{Backoff: registry.DefaultBackoff()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

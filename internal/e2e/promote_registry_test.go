@@ -21,7 +21,7 @@ import (
 
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/promote"
-	"github.com/slipwayci/slipway/internal/push"
+	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/registrytest"
 )
 
@@ -216,7 +216,7 @@ func artifactTypes(t *testing.T, r *registrytest.Registry, repo, d string) []str
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := push.Dial(testContext(t), rp, push.DialOptions{Backoff: push.DefaultBackoff})
+	c, err := defaultRegistry(t).Dial(testContext(t), rp, registry.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func artifactTypes(t *testing.T, r *registrytest.Registry, repo, d string) []str
 	var out []string
 	for _, x := range refs {
 		s := x.ArtifactType
-		if pt := x.Annotations[push.AnnotationPredicateType]; pt != "" {
+		if pt := x.Annotations[registry.AnnotationPredicateType]; pt != "" {
 			s += " " + pt + " " + x.Annotations["dev.slipway.promotion.environment"]
 		}
 		out = append(out, strings.TrimSpace(s))

@@ -359,9 +359,17 @@ func TestPushWithAuthAndTLS(t *testing.T) {
 			t.Errorf("a certificate error took %s: it was retried", d)
 		}
 	})
-	t.Run("plain HTTP only with --insecure", func(t *testing.T) {
+	t.Run("an unknown CA accepted with --insecure-skip-tls-verify", func(t *testing.T) {
+		res := pushRun(t, dir, nil, a.Password+"\n", "--to", dst, "--tag", "skipverify", "--username", a.User, "--password-stdin", "--insecure-skip-tls-verify", r.Host)
+		if res.Code != 0 {
+			t.Fatalf("exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+		}
+		noSecret(t, res)
+		pushCheckImage(t, r, a, "secure/hello", "skipverify", dir)
+	})
+	t.Run("plain HTTP only with --plain-http", func(t *testing.T) {
 		// A registry named by a non-loopback name must not be reached over
-		// plain HTTP unless named with --insecure.
+		// plain HTTP unless named with --plain-http.
 		res := pushRun(t, dir, nil, "", "--to", "registry.invalid:5000/app", "--tag", "x", "--retries", "0")
 		if res.Code == 0 || strings.Contains(res.Stderr, "plain HTTP") {
 			t.Errorf("exit %d, stderr:\n%s\nwant an HTTPS failure, never an HTTP attempt", res.Code, res.Stderr)

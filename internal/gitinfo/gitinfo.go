@@ -155,3 +155,13 @@ func (g gitRunner) run(ctx context.Context, args ...string) (string, error) {
 	}
 	return strings.TrimSpace(stdout.String()), nil
 }
+
+// Head is the commit checked out in dir, or "" where git cannot tell (no
+// git, no checkout, no commit yet).
+func Head(ctx context.Context, dir string) string {
+	c, err := gitRunner{dir: dir}.run(ctx, "rev-parse", "--verify", "-q", "HEAD")
+	if err != nil {
+		return ""
+	}
+	return c
+}

@@ -9,17 +9,15 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/fault"
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // Base names for --base.
@@ -49,8 +47,9 @@ type baseImage struct {
 }
 
 // resolveBase finds the base that spec names: static, scratch, oci:DIR with
-// an optional :tag or @digest, or an image reference in a registry.
-func resolveBase(ctx context.Context, spec, dir string, cache caches) (*base, error) {
+// an optional :tag or @digest, or an image reference in a registry, read
+// through reg.
+func resolveBase(ctx context.Context, reg *registry.Client, spec, dir string, cache caches) (*base, error) {
 	switch {
 	case spec == BaseStatic:
 		src, err := staticBaseSource()
@@ -71,7 +70,7 @@ func resolveBase(ctx context.Context, spec, dir string, cache caches) (*base, er
 	case strings.HasPrefix(spec, "oci:"):
 		return layoutBase(spec, dir)
 	}
-	b, err := remoteBase(ctx, spec)
+	b, err := remoteBase(ctx, reg, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -114,13 +113,14 @@ func staticImage(p v1.Platform, l v1.Layer) (v1.Image, error) {
 	}})
 }
 
-// remoteBase pulls the index or image spec names from its registry.
-func remoteBase(ctx context.Context, spec string) (*base, error) {
-	ref, err := name.ParseReference(spec)
+// remoteBase pulls the index or image spec names from its registry, with
+// the credentials, transport and retries every step uses.
+func remoteBase(ctx context.Context, reg *registry.Client, spec string) (*base, error) {
+	ref, err := reg.ParseReference(spec)
 	if err != nil {
-		return nil, cli.Usagef("--base %q is not static, scratch, oci:DIR or an image reference: %v", spec, err)
+		return nil, fault.Optionf("base", "%q is not static, scratch, oci:DIR or an image reference: %v", spec, err)
 	}
-	desc, err := remote.Get(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	desc, err := reg.Get(ctx, ref)
 	if err != nil {
 		return nil, baseError(spec, err)
 	}
@@ -147,9 +147,9 @@ func baseError(spec string, err error) error {
 	if errors.As(err, &te) {
 		switch te.StatusCode {
 		case http.StatusNotFound:
-			return cli.Usagef("pulling base %s: not found; check the name and tag", spec)
+			return fault.Invalidf("pulling base %s: not found; check the name and tag", spec)
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return cli.Usagef("pulling base %s: access denied (%d); log in to the registry (docker login) or use a public base", spec, te.StatusCode)
+			return fault.Invalidf("pulling base %s: access denied (%d); log in to the registry (docker login, or a username and password) or use a public base", spec, te.StatusCode)
 		}
 	}
 	return fmt.Errorf("pulling base %s: registry unreachable or failing: %w", spec, err)
@@ -165,15 +165,15 @@ func layoutBase(spec, dir string) (*base, error) {
 	}
 	p, err := layout.FromPath(path)
 	if err != nil {
-		return nil, cli.Usagef("--base %s: reading OCI layout: %v", spec, err)
+		return nil, fault.Optionf("base", "%s: reading OCI layout: %v", spec, err)
 	}
 	root, err := p.ImageIndex()
 	if err != nil {
-		return nil, cli.Usagef("--base %s: reading OCI layout: %v", spec, err)
+		return nil, fault.Optionf("base", "%s: reading OCI layout: %v", spec, err)
 	}
 	im, err := root.IndexManifest()
 	if err != nil {
-		return nil, cli.Usagef("--base %s: reading OCI layout index.json: %v", spec, err)
+		return nil, fault.Optionf("base", "%s: reading OCI layout index.json: %v", spec, err)
 	}
 	var found []v1.Descriptor
 	var refs []string
@@ -189,11 +189,11 @@ func layoutBase(spec, dir string) (*base, error) {
 	}
 	switch {
 	case len(found) == 0 && tag != "":
-		return nil, cli.Usagef("--base %s: no image tagged %q in the layout; it has: %s", spec, tag, strings.Join(refs, ", "))
+		return nil, fault.Optionf("base", "%s: no image tagged %q in the layout; it has: %s", spec, tag, strings.Join(refs, ", "))
 	case len(found) == 0:
-		return nil, cli.Usagef("--base %s: no image in the layout has that digest", spec)
+		return nil, fault.Optionf("base", "%s: no image in the layout has that digest", spec)
 	case len(found) > 1:
-		return nil, cli.Usagef("--base %s: the layout holds %d images; name one as oci:DIR:TAG or oci:DIR@DIGEST (tags: %s)", spec, len(found), strings.Join(refs, ", "))
+		return nil, fault.Optionf("base", "%s: the layout holds %d images; name one as oci:DIR:TAG or oci:DIR@DIGEST (tags: %s)", spec, len(found), strings.Join(refs, ", "))
 	}
 	d := found[0]
 	b := &base{spec: spec, name: spec, digest: d.Digest.String()}
@@ -201,17 +201,17 @@ func layoutBase(spec, dir string) (*base, error) {
 	case d.MediaType.IsIndex():
 		idx, err := root.ImageIndex(d.Digest)
 		if err != nil {
-			return nil, cli.Usagef("--base %s: %v", spec, err)
+			return nil, fault.Optionf("base", "%s: %v", spec, err)
 		}
 		return b, b.addIndex(idx)
 	case d.MediaType.IsImage():
 		img, err := root.Image(d.Digest)
 		if err != nil {
-			return nil, cli.Usagef("--base %s: %v", spec, err)
+			return nil, fault.Optionf("base", "%s: %v", spec, err)
 		}
 		return b, b.addImage(img, d.Platform)
 	}
-	return nil, cli.Usagef("--base %s: %s is a %s, not an image or index", spec, d.Digest, d.MediaType)
+	return nil, fault.Optionf("base", "%s: %s is a %s, not an image or index", spec, d.Digest, d.MediaType)
 }
 
 // parseLayoutSpec splits DIR[:tag|@digest]. A colon inside the directory
@@ -239,7 +239,7 @@ func (b *base) addIndex(idx v1.ImageIndex) error {
 	for _, d := range im.Manifests {
 		switch {
 		case d.MediaType.IsIndex():
-			return cli.Usagef("base %s is an index that holds another index (%s); give the inner one's digest as the base", b.spec, d.Digest)
+			return fault.Invalidf("base %s is an index that holds another index (%s); give the inner one's digest as the base", b.spec, d.Digest)
 		case isAttestation(d), !d.MediaType.IsImage():
 			continue
 		}
@@ -252,7 +252,7 @@ func (b *base) addIndex(idx v1.ImageIndex) error {
 		}
 	}
 	if len(b.images) == 0 {
-		return cli.Usagef("base %s offers no images", b.spec)
+		return fault.Invalidf("base %s offers no images", b.spec)
 	}
 	return nil
 }
@@ -267,7 +267,7 @@ func (b *base) addImage(img v1.Image, p *v1.Platform) error {
 		}
 		p = cf.Platform()
 		if p == nil {
-			return cli.Usagef("base %s has an image with no platform in its config", b.spec)
+			return fault.Invalidf("base %s has an image with no platform in its config", b.spec)
 		}
 	}
 	b.images = append(b.images, baseImage{platform: *p, image: img})

@@ -142,7 +142,7 @@ func TestRegistryBase(t *testing.T) {
 	host := testRegistry(t)
 	idx := baseIndex(t, "linux/amd64", "linux/arm64/v8", "linux/s390x")
 	ref := pushIndex(t, host, "distroless/static:nonroot", idx)
-	o, err := buildImage(t, Options{Base: ref, Env: []string{"MODE=prod"}})
+	o, err := buildImage(t, Options{Base: ref, Env: map[string]string{"MODE": "prod"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,8 @@ func TestBaseErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := buildImage(t, Options{Base: tt.base})
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			// As the command prints it: options named as flags.
+			if err == nil || !strings.Contains(cli.Flags(err).Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}
 			var coder interface{ ExitCode() int }

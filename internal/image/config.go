@@ -2,7 +2,9 @@ package image
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,6 +12,8 @@ import (
 	"unicode"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slipwayci/slipway/internal/fault"
 )
 
 // OCI annotation keys the step fills in.
@@ -93,37 +97,51 @@ var (
 	envKey  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
-// parseMeta parses --label or --annotation KEY=VALUE pairs.
-func parseMeta(flag string, pairs []string) (map[string]string, error) {
+// ParseMeta reads the KEY=VALUE pairs of a label or annotation option:
+// keys in reverse-DNS style, values without control characters.
+func ParseMeta(option string, pairs []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, p := range pairs {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok {
-			return nil, fmt.Errorf("--%s %q is not KEY=VALUE, e.g. --%s org.example.team=payments", flag, p, flag)
+			return nil, fault.Optionf(option, "{option} %q is not KEY=VALUE, e.g. {option} org.example.team=payments", p)
 		}
 		if !metaKey.MatchString(k) {
-			return nil, fmt.Errorf("--%s %q: key %q must be letters, digits and . _ / - (reverse-DNS style, e.g. org.example.team)", flag, p, k)
+			return nil, fault.Optionf(option, "%q: key %q must be letters, digits and . _ / - (reverse-DNS style, e.g. org.example.team)", p, k)
 		}
 		if strings.ContainsFunc(v, func(r rune) bool { return unicode.IsControl(r) && r != '\t' }) {
-			return nil, fmt.Errorf("--%s %s: the value has a control character", flag, k)
+			return nil, fault.Optionf(option, "%s: the value has a control character", k)
 		}
 		out[k] = v
 	}
 	return out, nil
 }
 
-// parseEnv checks --env KEY=VALUE pairs.
-func parseEnv(pairs []string) ([]string, error) {
+// ParseEnv reads the env option's KEY=VALUE pairs, KEY a variable name;
+// a later KEY wins.
+func ParseEnv(pairs []string) (map[string]string, error) {
+	out := map[string]string{}
 	for _, p := range pairs {
-		k, _, ok := strings.Cut(p, "=")
+		k, v, ok := strings.Cut(p, "=")
 		if !ok || !envKey.MatchString(k) {
-			return nil, fmt.Errorf("--env %q is not KEY=VALUE with KEY a variable name, e.g. --env GOMEMLIMIT=200MiB", p)
+			return nil, fault.Optionf("env", "{option} %q is not KEY=VALUE with KEY a variable name, e.g. {option} GOMEMLIMIT=200MiB", p)
 		}
+		out[k] = v
 	}
-	return pairs, nil
+	return out, nil
 }
 
-// parsePorts normalises --port values to PORT/PROTO, sorted.
+// pairs writes m as KEY=VALUE pairs in the order of their keys, so the
+// same options give the same image.
+func pairs(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, k+"="+m[k])
+	}
+	return out
+}
+
+// parsePorts normalises the port option's values to PORT/PROTO, sorted.
 func parsePorts(list []string) ([]string, error) {
 	var out []string
 	for _, s := range list {
@@ -133,7 +151,7 @@ func parsePorts(list []string) ([]string, error) {
 		}
 		n, err := strconv.Atoi(num)
 		if err != nil || n < 1 || n > 65535 || (proto != "tcp" && proto != "udp" && proto != "sctp") {
-			return nil, fmt.Errorf("--port %q is not PORT[/tcp|udp|sctp] with PORT 1-65535, e.g. --port 8080", s)
+			return nil, fault.Optionf("port", "{option} %q is not PORT[/tcp|udp|sctp] with PORT 1-65535, e.g. {option} 8080", s)
 		}
 		out = append(out, fmt.Sprintf("%d/%s", n, proto))
 	}

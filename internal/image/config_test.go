@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slipwayci/slipway/internal/cli"
 )
 
 func TestParseMeta(t *testing.T) {
@@ -28,9 +30,10 @@ func TestParseMeta(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseMeta("label", tt.pairs)
+			got, err := ParseMeta("label", tt.pairs)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				// As the command prints it: options named as flags.
+				if err == nil || !strings.Contains(cli.Flags(err).Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 				}
 				return
@@ -72,11 +75,11 @@ func TestParsePorts(t *testing.T) {
 }
 
 func TestParseEnv(t *testing.T) {
-	if _, err := parseEnv([]string{"GOMEMLIMIT=200MiB", "EMPTY="}); err != nil {
+	if _, err := ParseEnv([]string{"GOMEMLIMIT=200MiB", "EMPTY="}); err != nil {
 		t.Errorf("valid env refused: %v", err)
 	}
 	for _, bad := range []string{"NOVALUE", "1X=a", "A B=c", "=x"} {
-		if _, err := parseEnv([]string{bad}); err == nil {
+		if _, err := ParseEnv([]string{bad}); err == nil {
 			t.Errorf("--env %q accepted", bad)
 		}
 	}

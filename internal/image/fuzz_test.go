@@ -34,7 +34,7 @@ func FuzzParseMeta(f *testing.F) {
 		f.Add(p[0], p[1])
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
-		m, err := parseMeta("label", []string{a, b})
+		m, err := ParseMeta("label", []string{a, b})
 		if err != nil {
 			oneLine(t, err)
 			return
@@ -49,7 +49,7 @@ func FuzzParseMeta(f *testing.F) {
 			}
 			pairs = append(pairs, k+"="+v)
 		}
-		again, err := parseMeta("label", pairs)
+		again, err := ParseMeta("label", pairs)
 		if err != nil {
 			t.Fatalf("%q, written back as %q, does not parse: %v", []string{a, b}, pairs, err)
 		}
@@ -66,13 +66,13 @@ func FuzzParseEnv(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		env, err := parseEnv([]string{s})
+		env, err := ParseEnv([]string{s})
 		if err != nil {
 			oneLine(t, err)
 			return
 		}
 		k, _, ok := strings.Cut(s, "=")
-		if !ok || !envKey.MatchString(k) || !slices.Equal(env, []string{s}) {
+		if !ok || !envKey.MatchString(k) || !slices.Equal(pairs(env), []string{s}) {
 			t.Fatalf("parseEnv(%q) = %q", s, env)
 		}
 	})

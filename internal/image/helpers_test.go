@@ -51,7 +51,7 @@ func sampleDist(t *testing.T) (repo, dist string) {
 		sample.repo = testkit.SampleRepo(t, "hello", filepath.Join(sample.root, "repo"))
 		sample.dist = filepath.Join(sample.root, "built")
 		_, sample.err = build.Build(context.Background(), build.Options{
-			Dir: sample.repo, Platforms: "linux/amd64,linux/arm64", LDFlags: build.DefaultLDFlags,
+			Dir: sample.repo, Platforms: builtPlatforms(t, "linux/amd64,linux/arm64"), LDFlags: build.DefaultLDFlags,
 			Out: sample.dist, Environ: testEnviron(),
 		})
 	})
@@ -129,4 +129,14 @@ func imageFor(t *testing.T, idx v1.ImageIndex, p string) v1.Image {
 func sha256Hex(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// builtPlatforms reads an os/arch list for build.Options.
+func builtPlatforms(t testing.TB, list string) []build.Platform {
+	t.Helper()
+	ps, err := build.SplitPlatforms(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
 }

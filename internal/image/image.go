@@ -26,10 +26,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipwayci/slipway/internal/ci"
-	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/fault"
 	"github.com/slipwayci/slipway/internal/gitinfo"
 	"github.com/slipwayci/slipway/internal/record"
 	"github.com/slipwayci/slipway/internal/redact"
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // Options describe one image step.
@@ -41,8 +42,10 @@ type Options struct {
 	Layout string
 	// Base is static, scratch, an image reference or oci:DIR[:tag|@digest].
 	Base string
+	// Registry reads a base from a registry (nil: anonymously).
+	Registry *registry.Client
 	// Platforms limits the images to these of the built platforms.
-	Platforms []string
+	Platforms []v1.Platform
 	// Entrypoint names the binary to run; empty picks the only binary or
 	// the one named after the module.
 	Entrypoint string
@@ -50,12 +53,14 @@ type Options struct {
 	// /home/nonroot).
 	User    string
 	Workdir string
-	Env     []string // KEY=VALUE
-	Ports   []string // PORT[/PROTO]
+	// Env is set in the image's environment, over the base's values
+	// (ParseEnv reads KEY=VALUE pairs).
+	Env   map[string]string
+	Ports []string // PORT[/PROTO]
 	// Labels go into the image config; Annotations onto the index and the
-	// manifests, over the ones the step fills in.
-	Labels      []string
-	Annotations []string
+	// manifests, over the ones the step fills in (ParseMeta reads them).
+	Labels      map[string]string
+	Annotations map[string]string
 	// StaticFiles is a directory put at /srv/static as its own layer.
 	StaticFiles string
 	// Source and Licenses fill their OCI annotations; Source defaults to
@@ -103,7 +108,7 @@ type target struct {
 func Build(ctx context.Context, o Options) (*record.Record, error) {
 	o.defaults()
 	if err := checkLayoutDir(o.Layout); err != nil {
-		return nil, cli.Usage(err)
+		return nil, fault.As(fault.Invalid, err)
 	}
 	rec, date, err := loadRecord(ctx, o)
 	if err != nil {
@@ -111,11 +116,11 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 	}
 	cfg, err := o.config(date)
 	if err != nil {
-		return nil, cli.Usage(err)
+		return nil, fault.As(fault.Invalid, err)
 	}
-	userAnns, err := parseMeta("annotation", o.Annotations)
+	userAnns, err := ParseMeta("annotation", pairs(o.Annotations))
 	if err != nil {
-		return nil, cli.Usage(err)
+		return nil, fault.As(fault.Invalid, err)
 	}
 	cache, done, err := openCache(o.Cache, o.Log)
 	if err != nil {
@@ -123,7 +128,7 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 	}
 	defer done()
 
-	b, err := resolveBase(ctx, o.Base, o.Dir, cache)
+	b, err := resolveBase(ctx, o.Registry, o.Base, o.Dir, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +138,7 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 	}
 	entry, err := chooseEntrypoint(rec.Module, targets, o.Entrypoint)
 	if err != nil {
-		return nil, cli.Usage(err)
+		return nil, fault.As(fault.Invalid, err)
 	}
 	cfg.entrypoint = []string{"/" + path.Join(BinDir, entry)}
 	tar, err := planTarball(o, targets, entry, rec.Version)
@@ -219,6 +224,9 @@ func (o *Options) defaults() {
 	if o.Dir == "" {
 		o.Dir = "."
 	}
+	if o.Registry == nil {
+		o.Registry, _ = registry.New(registry.Options{Backoff: registry.DefaultBackoff()}) // only a CA file fails it
+	}
 }
 
 // loadRecord reads the build's record and refuses one from another commit:
@@ -228,32 +236,32 @@ func (o *Options) defaults() {
 func loadRecord(ctx context.Context, o Options) (*record.Record, time.Time, error) {
 	rec, err := record.Load(o.Dist)
 	if errors.Is(err, record.ErrNotFound) {
-		return nil, time.Time{}, cli.Usagef("%v, or pass --build", err)
+		return nil, time.Time{}, fault.As(fault.Invalid, err)
 	}
 	if err != nil {
-		return nil, time.Time{}, cli.Usage(err)
+		return nil, time.Time{}, fault.As(fault.Invalid, err)
 	}
 	if len(rec.Artifacts) == 0 {
-		return nil, time.Time{}, cli.Usagef("the record in %s lists no binaries; run slipway build first", o.Dist)
+		return nil, time.Time{}, fault.Invalidf("the record in %s lists no binaries; run slipway build first", o.Dist)
 	}
 	for _, a := range rec.Artifacts {
 		// The binary goes into the image as the record names it: a path
 		// out of dist would layer whatever it reaches.
 		if !filepath.IsLocal(filepath.FromSlash(a.Path)) {
-			return nil, time.Time{}, cli.Usagef("the record in %s names binary %s, outside it; run slipway build again", o.Dist, a.Path)
+			return nil, time.Time{}, fault.Invalidf("the record in %s names binary %s, outside it; run slipway build again", o.Dist, a.Path)
 		}
 	}
 	info, err := checkCommit(ctx, o, rec, filepath.Join(o.Dist, record.File))
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	getenv := cli.Env{Environ: o.Environ}.Getenv
+	getenv := ci.Getenv(o.Environ)
 	if getenv("SOURCE_DATE_EPOCH") != "" {
 		return rec, info.Date, nil
 	}
 	date, err := time.Parse(time.RFC3339, rec.Date)
 	if err != nil {
-		return nil, time.Time{}, cli.Usagef("reading the record's date %q: %v", rec.Date, err)
+		return nil, time.Time{}, fault.Invalidf("reading the record's date %q: %v", rec.Date, err)
 	}
 	return rec, date.UTC(), nil
 }
@@ -261,33 +269,33 @@ func loadRecord(ctx context.Context, o Options) (*record.Record, time.Time, erro
 // checkCommit refuses a record made from another commit than the one
 // checked out in o.Dir, and returns what git says of the checkout.
 func checkCommit(ctx context.Context, o Options, rec *record.Record, file string) (gitinfo.Info, error) {
-	info, err := gitinfo.Describe(ctx, o.Dir, cli.Env{Environ: o.Environ}.Getenv, o.CI)
+	info, err := gitinfo.Describe(ctx, o.Dir, ci.Getenv(o.Environ), o.CI)
 	if err != nil {
-		return gitinfo.Info{}, cli.Usage(err)
+		return gitinfo.Info{}, fault.As(fault.Invalid, err)
 	}
 	if rec.Commit != "" && info.Commit != "" && rec.Commit != info.Commit {
-		return gitinfo.Info{}, cli.Usagef("%s is from commit %.12s but the checkout is at %.12s; run slipway build again, or slipway image --build",
+		return gitinfo.Info{}, fault.Invalidf("%s is from commit %.12s but the checkout is at %.12s; run slipway build again, or build in this step",
 			file, rec.Commit, info.Commit)
 	}
 	return info, nil
 }
 
-// config checks the flags that shape the image config.
+// config checks the options that shape the image config.
 func (o Options) config(date time.Time) (config, error) {
-	env, err := parseEnv(o.Env)
-	if err != nil {
+	env := pairs(o.Env)
+	if _, err := ParseEnv(env); err != nil {
 		return config{}, err
 	}
 	ports, err := parsePorts(o.Ports)
 	if err != nil {
 		return config{}, err
 	}
-	labels, err := parseMeta("label", o.Labels)
+	labels, err := ParseMeta("label", pairs(o.Labels))
 	if err != nil {
 		return config{}, err
 	}
 	if o.Workdir != "" && !strings.HasPrefix(o.Workdir, "/") {
-		return config{}, fmt.Errorf("--workdir %q must be an absolute path", o.Workdir)
+		return config{}, fault.Optionf("workdir", "%q must be an absolute path", o.Workdir)
 	}
 	return config{user: o.User, env: env, workdir: o.Workdir, ports: ports, labels: labels, created: date}, nil
 }
@@ -295,7 +303,11 @@ func (o Options) config(date time.Time) (config, error) {
 // selectTargets pairs each built platform with the base: the ones asked
 // for (default all built) that the base offers. Windows binaries on a
 // linux base are refused outright rather than left out quietly.
-func selectTargets(rec *record.Record, only []string, b *base, log io.Writer) ([]*target, error) {
+func selectTargets(rec *record.Record, platforms []v1.Platform, b *base, log io.Writer) ([]*target, error) {
+	only := make([]string, len(platforms))
+	for i, p := range platforms {
+		only[i] = platformString(p)
+	}
 	byPlatform := map[string]*target{}
 	var built []string
 	for _, a := range rec.Artifacts {
@@ -313,7 +325,7 @@ func selectTargets(rec *record.Record, only []string, b *base, log io.Writer) ([
 		want = nil
 		for _, p := range only {
 			if _, ok := byPlatform[p]; !ok {
-				return nil, cli.Usagef("--platforms: %s was not built; the build has %s", p, strings.Join(built, ", "))
+				return nil, fault.Optionf("platforms", ": %s was not built; the build has %s", p, strings.Join(built, ", "))
 			}
 			want = append(want, p)
 		}
@@ -324,10 +336,10 @@ func selectTargets(rec *record.Record, only []string, b *base, log io.Writer) ([
 	for _, p := range want {
 		t := byPlatform[p]
 		if t.built.OS == "windows" && !b.offersOS("windows") {
-			return nil, cli.Usagef("%s binaries cannot run on base %s, which offers %s; give --platforms without windows", p, b.spec, b.offers())
+			return nil, fault.Optionf("platforms", "%s binaries cannot run on base %s, which offers %s; give {option} without windows", p, b.spec, b.offers())
 		}
 		if t.built.OS == "windows" {
-			return nil, cli.Usagef("%s: windows images are not supported yet; give --platforms without windows", p)
+			return nil, fault.Optionf("platforms", "%s: windows images are not supported yet; give {option} without windows", p)
 		}
 		img, declared, ok, err := b.image(t.built)
 		if err != nil {
@@ -341,11 +353,11 @@ func selectTargets(rec *record.Record, only []string, b *base, log io.Writer) ([
 		out = append(out, t)
 	}
 	if len(out) == 0 {
-		return nil, cli.Usagef("no platform in common: built %s; base %s offers %s", strings.Join(want, ", "), b.spec, b.offers())
+		return nil, fault.Invalidf("no platform in common: built %s; base %s offers %s", strings.Join(want, ", "), b.spec, b.offers())
 	}
 	if len(skipped) > 0 {
 		if len(only) > 0 {
-			return nil, cli.Usagef("--platforms: base %s does not offer %s; it offers %s", b.spec, strings.Join(skipped, ", "), b.offers())
+			return nil, fault.Optionf("platforms", ": base %s does not offer %s; it offers %s", b.spec, strings.Join(skipped, ", "), b.offers())
 		}
 		fmt.Fprintf(log, "warning: base %s does not offer %s; no image for it\n", b.spec, strings.Join(skipped, ", "))
 	}
@@ -370,13 +382,13 @@ func chooseEntrypoint(module string, targets []*target, want string) (string, er
 	case want != "" && names[want]:
 		return want, nil
 	case want != "":
-		return "", fmt.Errorf("--entrypoint %q is not one of the built binaries: %s", want, strings.Join(list, ", "))
+		return "", fault.Optionf("entrypoint", "%q is not one of the built binaries: %s", want, strings.Join(list, ", "))
 	case len(list) == 1:
 		return list[0], nil
 	case names[moduleName(module)]:
 		return moduleName(module), nil
 	}
-	return "", fmt.Errorf("the build has binaries %s; name the one to run with --entrypoint", strings.Join(list, ", "))
+	return "", fault.Optionf("entrypoint", "the build has binaries %s; name the one to run with {option}", strings.Join(list, ", "))
 }
 
 var majorSuffix = regexp.MustCompile(`^v[0-9]+$`)
@@ -422,20 +434,20 @@ func staticFilesLayer(ctx context.Context, cache layerStore, dir string, date ti
 		err = errors.New("not a directory")
 	}
 	if err != nil {
-		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
+		return mutate.Addendum{}, fault.Optionf("static-files", "%s: %v", dir, err)
 	}
 	t, err := openTree(dir)
 	if err != nil {
-		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
+		return mutate.Addendum{}, fault.Optionf("static-files", "%s: %v", dir, err)
 	}
 	defer t.Close()
 	src, err := staticFilesSource(t, date)
 	if err != nil {
-		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
+		return mutate.Addendum{}, fault.Optionf("static-files", "%s: %v", dir, err)
 	}
 	l, _, err := cache.layer(ctx, src)
 	if err != nil {
-		return mutate.Addendum{}, cli.Usagef("--static-files %s: %v", dir, err)
+		return mutate.Addendum{}, fault.Optionf("static-files", "%s: %v", dir, err)
 	}
 	return mutate.Addendum{Layer: blobLayer{l}, History: v1.History{
 		Created: v1.Time{Time: date}, CreatedBy: "slipway image: static files at /" + StaticDir,

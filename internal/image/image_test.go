@@ -19,8 +19,8 @@ import (
 
 func TestStaticImage(t *testing.T) {
 	o, err := buildImage(t, Options{
-		Labels:      []string{"org.example.team=payments"},
-		Annotations: []string{"org.example.tier=gold"},
+		Labels:      map[string]string{"org.example.team": "payments"},
+		Annotations: map[string]string{"org.example.tier": "gold"},
 		Ports:       []string{"8080"},
 		Licenses:    "Apache-2.0",
 		Source:      "https://github.com/example/hello",
@@ -166,7 +166,8 @@ func TestEntrypoint(t *testing.T) {
 			}
 			got, err := chooseEntrypoint(tt.module, []*target{tg}, tt.pick)
 			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
+				// As the command prints it: options named as flags.
+				if err == nil || cli.Flags(err).Error() != tt.wantErr {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
 				}
 				return

@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,10 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/slipwayci/slipway/internal/build"
 	"github.com/slipwayci/slipway/internal/ci"
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/text"
 )
 
 const usage = `usage: slipway image [flags]
@@ -37,40 +42,52 @@ directory with an image section, into one index in --dist.
 Flags:
 `
 
+// command is slipway image's command line: the step's options, bound flag
+// by flag, and what the command itself does with the rest.
+type command struct {
+	o                                          Options
+	platforms, env, ports, labels, annotations cli.List
+	layout, staticFiles, tarball               string
+	cache, cacheSize, cacheAge                 string
+	runBuild, merge                            bool
+	reg                                        registry.Flags
+}
+
+func (c *command) register(fs *flag.FlagSet) {
+	o := &c.o
+	c.platforms.Comma, c.ports.Comma = true, true
+	fs.StringVar(&o.Dist, "dist", "dist", "`directory` with the build's slipway.json; the record is updated there")
+	fs.StringVar(&c.layout, "layout", "", "OCI image layout `directory` to write (default DIST/image)")
+	fs.StringVar(&o.Base, "base", BaseStatic, "base `image`: static, scratch, a reference, or oci:DIR[:tag|@digest]")
+	fs.Var(&c.platforms, "platforms", "comma-separated `os/arch[/variant]` list (default: every built platform the base offers)")
+	fs.StringVar(&o.Entrypoint, "entrypoint", "", "`binary` to run (default: the only one, or the one named after the module)")
+	fs.StringVar(&o.User, "user", "", "`user` to run as (default: the base's; static: 65532:65532, nonroot)")
+	fs.StringVar(&o.Workdir, "workdir", "", "working `directory` (default: the base's)")
+	fs.Var(&c.env, "env", "`KEY=VALUE` in the image's environment (repeatable)")
+	fs.Var(&c.ports, "port", "`PORT[/PROTO]` to expose, e.g. 8080 (repeatable)")
+	fs.Var(&c.labels, "label", "`KEY=VALUE` label in the image config (repeatable)")
+	fs.Var(&c.annotations, "annotation", "`KEY=VALUE` annotation on the index and manifests (repeatable)")
+	fs.StringVar(&c.staticFiles, "static-files", "", "`directory` to add as its own layer at /srv/static (like ko's kodata)")
+	fs.StringVar(&o.Source, "source", "", "`URL` for org.opencontainers.image.source (default: from CI or git's origin)")
+	fs.StringVar(&o.Licenses, "licenses", "", "SPDX license `expression` for org.opencontainers.image.licenses")
+	fs.StringVar(&c.tarball, "tarball", "", "also write a docker-archive `file` that docker load reads")
+	fs.StringVar(&o.TarballPlatform, "tarball-platform", "", "`platform` for --tarball (default: this machine's if built, else the first)")
+	fs.StringVar(&o.TarballTag, "tarball-tag", "", "`name:tag` inside --tarball (default ENTRYPOINT:VERSION)")
+	fs.StringVar(&c.cache, "cache", defaultCache(), "layer cache `directory`, or off")
+	fs.StringVar(&c.cacheSize, "cache-max-size", "1GiB", "`size` the cache is pruned to after a run, least recently used first (0: no limit)")
+	fs.StringVar(&c.cacheAge, "cache-max-age", "720h", "`duration` after which an unused cache entry is pruned (0: no limit)")
+	fs.IntVar(&o.Parallel, "parallel", 0, "layers made at once (0: one per core)")
+	fs.StringVar(&o.Dir, "dir", ".", "a `directory` inside the checkout the build came from")
+	fs.BoolVar(&c.runBuild, "build", false, "run slipway build first (its defaults, with --platforms and --dir)")
+	fs.BoolVar(&c.merge, "merge", false, "merge the image results in the DIR arguments into one index")
+	c.reg.Register(fs, "the base's")
+}
+
 // Main runs the image step with the given process environment.
 func Main(ctx context.Context, env cli.Env) (err error) {
 	fs := flag.NewFlagSet("slipway image", flag.ContinueOnError)
-	var (
-		dist        = fs.String("dist", "dist", "`directory` with the build's slipway.json; the record is updated there")
-		layoutDir   = fs.String("layout", "", "OCI image layout `directory` to write (default DIST/image)")
-		baseSpec    = fs.String("base", BaseStatic, "base `image`: static, scratch, a reference, or oci:DIR[:tag|@digest]")
-		platforms   = cli.List{Comma: true}
-		entrypoint  = fs.String("entrypoint", "", "`binary` to run (default: the only one, or the one named after the module)")
-		user        = fs.String("user", "", "`user` to run as (default: the base's; static: 65532:65532, nonroot)")
-		workdir     = fs.String("workdir", "", "working `directory` (default: the base's)")
-		imageEnv    cli.List
-		ports       = cli.List{Comma: true}
-		labels      cli.List
-		annotations cli.List
-		staticFiles = fs.String("static-files", "", "`directory` to add as its own layer at /srv/static (like ko's kodata)")
-		source      = fs.String("source", "", "`URL` for org.opencontainers.image.source (default: from CI or git's origin)")
-		licenses    = fs.String("licenses", "", "SPDX license `expression` for org.opencontainers.image.licenses")
-		tarball     = fs.String("tarball", "", "also write a docker-archive `file` that docker load reads")
-		tarPlatform = fs.String("tarball-platform", "", "`platform` for --tarball (default: this machine's if built, else the first)")
-		tarTag      = fs.String("tarball-tag", "", "`name:tag` inside --tarball (default ENTRYPOINT:VERSION)")
-		cacheDir    = fs.String("cache", defaultCache(), "layer cache `directory`, or off")
-		cacheSize   = fs.String("cache-max-size", "1GiB", "`size` the cache is pruned to after a run, least recently used first (0: no limit)")
-		cacheAge    = fs.String("cache-max-age", "720h", "`duration` after which an unused cache entry is pruned (0: no limit)")
-		parallel    = fs.Int("parallel", 0, "layers made at once (0: one per core)")
-		dir         = fs.String("dir", ".", "a `directory` inside the checkout the build came from")
-		runBuild    = fs.Bool("build", false, "run slipway build first (its defaults, with --platforms and --dir)")
-		merge       = fs.Bool("merge", false, "merge the image results in the DIR arguments into one index")
-	)
-	fs.Var(&platforms, "platforms", "comma-separated `os/arch[/variant]` list (default: every built platform the base offers)")
-	fs.Var(&imageEnv, "env", "`KEY=VALUE` in the image's environment (repeatable)")
-	fs.Var(&ports, "port", "`PORT[/PROTO]` to expose, e.g. 8080 (repeatable)")
-	fs.Var(&labels, "label", "`KEY=VALUE` label in the image config (repeatable)")
-	fs.Var(&annotations, "annotation", "`KEY=VALUE` annotation on the index and manifests (repeatable)")
+	var c command
+	c.register(fs)
 	if done, err := cli.ParseFlags(fs, env, "image", usage); done {
 		return err
 	}
@@ -81,7 +98,7 @@ func Main(ctx context.Context, env cli.Env) (err error) {
 
 	p := ci.Detect(ci.Options{
 		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir,
-		Step: "image", SummaryFile: filepath.Join(*dist, "image-summary.md"),
+		Step: "image", SummaryFile: filepath.Join(c.o.Dist, "image-summary.md"),
 	})
 	// From here on every error goes out through the platform's stream:
 	// it may quote an input or a registry's error body.
@@ -90,74 +107,96 @@ func Main(ctx context.Context, env cli.Env) (err error) {
 		return cli.Usage(err)
 	}
 	switch {
-	case *merge && fs.NArg() == 0:
+	case c.merge && fs.NArg() == 0:
 		return cli.Usagef("--merge needs the directories to merge as arguments")
-	case !*merge && fs.NArg() > 0:
+	case !c.merge && fs.NArg() > 0:
 		return cli.Usagef("unexpected arguments %s; did you mean --merge?", strings.Join(fs.Args(), " "))
-	case *merge && *runBuild:
+	case c.merge && c.runBuild:
 		return cli.Usagef("--merge and --build do not go together: merge the results of jobs that built")
 	}
-	policy, err := cacheLimits(*cacheSize, *cacheAge)
+	policy, err := cacheLimits(c.cacheSize, c.cacheAge)
 	if err != nil {
 		return err
 	}
 	policy.since = start
-	cache := *cacheDir
+	// From here on a secret may be known: errors go out through the
+	// platform's masking stream, not as plain text.
+	if err := c.run(ctx, env, p, fs.Args(), policy); err != nil {
+		return &cli.Silent{Code: cli.ExitCode(p.Stderr(), "slipway image", err)}
+	}
+	return nil
+}
+
+func (c *command) run(ctx context.Context, env cli.Env, p ci.Platform, dirs []string, policy prunePolicy) error {
+	o := c.o
+	client, err := c.reg.Client(registry.Login{Env: env, Mask: p.Mask, Registry: baseRegistry(o.Base), Warn: p.Stderr(),
+		OnRetry: func(repo name.Repository, op string, err error, wait time.Duration) {
+			fmt.Fprintf(p.Stderr(), "image: %s: %s failed, retrying in %s: %s\n", repo, op, wait.Round(time.Millisecond), text.OneLine(err.Error()))
+		}})
+	if err != nil {
+		return err
+	}
+	cache := c.cache
 	if cache == "off" {
 		cache = ""
 	}
-	o := Options{
-		Dist:            env.Resolve(*dist),
-		Base:            *baseSpec,
-		Platforms:       platforms.Values,
-		Entrypoint:      *entrypoint,
-		User:            *user,
-		Workdir:         *workdir,
-		Env:             imageEnv.Values,
-		Ports:           ports.Values,
-		Labels:          labels.Values,
-		Annotations:     annotations.Values,
-		Source:          *source,
-		Licenses:        *licenses,
-		TarballPlatform: *tarPlatform,
-		TarballTag:      *tarTag,
-		Cache:           cache,
-		Parallel:        *parallel,
-		Dir:             env.Resolve(*dir),
-		Environ:         env.Environ,
-		CI:              p.Info(),
-		Log:             p.Stderr(),
+	o.Dist = env.Resolve(o.Dist)
+	o.Dir = env.Resolve(o.Dir)
+	for _, s := range c.platforms.Values {
+		pl, err := parsePlatform(s)
+		if err != nil {
+			return cli.Usagef("--platforms: %v", err)
+		}
+		o.Platforms = append(o.Platforms, pl)
 	}
-	if *layoutDir != "" {
-		o.Layout = env.Resolve(*layoutDir)
+	if o.Env, err = ParseEnv(c.env.Values); err != nil {
+		return err
 	}
-	if *staticFiles != "" {
-		o.StaticFiles = env.Resolve(*staticFiles)
+	if o.Labels, err = ParseMeta("label", c.labels.Values); err != nil {
+		return err
 	}
-	if *tarball != "" {
-		o.Tarball = env.Resolve(*tarball)
+	if o.Annotations, err = ParseMeta("annotation", c.annotations.Values); err != nil {
+		return err
+	}
+	o.Ports = c.ports.Values
+	o.Cache = cache
+	o.Registry = client
+	o.Environ = env.Environ
+	o.CI = p.Info()
+	o.Log = p.Stderr()
+	if c.layout != "" {
+		o.Layout = env.Resolve(c.layout)
+	}
+	if c.staticFiles != "" {
+		o.StaticFiles = env.Resolve(c.staticFiles)
+	}
+	if c.tarball != "" {
+		o.Tarball = env.Resolve(c.tarball)
 	}
 
 	var rec *record.Record
 	switch {
-	case *merge:
-		dirs := make([]string, 0, fs.NArg())
-		for _, d := range fs.Args() {
-			dirs = append(dirs, env.Resolve(d))
+	case c.merge:
+		abs := make([]string, 0, len(dirs))
+		for _, d := range dirs {
+			abs = append(abs, env.Resolve(d))
 		}
-		rec, err = Merge(ctx, o, dirs)
+		rec, err = Merge(ctx, o, abs)
 	default:
-		if *runBuild {
-			if err := buildFirst(ctx, o, p, platforms.Values); err != nil {
+		if c.runBuild {
+			if err := buildFirst(ctx, o, p, c.platforms.Values); err != nil {
 				return err
 			}
 		}
 		rec, err = Build(ctx, o)
+		if errors.Is(err, record.ErrNotFound) {
+			err = fmt.Errorf("%w, or pass --build", err)
+		}
 	}
 	if err != nil {
 		return err
 	}
-	if err := report(p, *dist, rec); err != nil {
+	if err := report(p, c.o.Dist, rec); err != nil {
 		return err
 	}
 	if cache != "" {
@@ -165,6 +204,19 @@ func Main(ctx context.Context, env cli.Env) (err error) {
 		pruneCache(ctx, p.Stderr(), cache, policy)
 	}
 	return nil
+}
+
+// baseRegistry is the registry a base reference names, for --username; ""
+// for a base that is not in a registry.
+func baseRegistry(spec string) string {
+	if spec == BaseStatic || spec == BaseScratch || strings.HasPrefix(spec, "oci:") {
+		return ""
+	}
+	ref, err := name.ParseReference(spec)
+	if err != nil {
+		return ""
+	}
+	return ref.Context().RegistryStr()
 }
 
 // cacheLimits reads --cache-max-size and --cache-max-age.
@@ -200,8 +252,12 @@ func buildFirst(ctx context.Context, o Options, p ci.Platform, platforms []strin
 	}
 	end := p.Group("slipway build")
 	defer end()
-	_, err := build.Build(ctx, build.Options{
-		Dir: o.Dir, Platforms: list, LDFlags: build.DefaultLDFlags, Out: o.Dist,
+	ps, err := build.SplitPlatforms(list)
+	if err != nil {
+		return cli.Usagef("--platforms: %v", err)
+	}
+	_, err = build.Build(ctx, build.Options{
+		Dir: o.Dir, Platforms: ps, LDFlags: build.DefaultLDFlags, Out: o.Dist,
 		Environ: o.Environ, CI: o.CI, Log: o.Log, Annotate: p.Annotate,
 	})
 	return err

@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/slipwayci/slipway/internal/build"
-	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/fault"
 	"github.com/slipwayci/slipway/internal/record"
 	"github.com/slipwayci/slipway/internal/safefile"
 	"github.com/slipwayci/slipway/internal/version"
@@ -36,7 +36,7 @@ type part struct {
 func Merge(ctx context.Context, o Options, dirs []string) (*record.Record, error) {
 	o.defaults()
 	if err := checkLayoutDir(o.Layout); err != nil {
-		return nil, cli.Usage(err)
+		return nil, fault.As(fault.Invalid, err)
 	}
 	parts, err := loadParts(ctx, o, dirs)
 	if err != nil {
@@ -60,7 +60,7 @@ func Merge(ctx context.Context, o Options, dirs []string) (*record.Record, error
 		}
 		for _, pi := range p.rec.Image.Platforms {
 			if other, ok := seen[pi.Platform]; ok {
-				return nil, cli.Usagef("--merge: %s is in both %s and %s; give each platform once", pi.Platform, other, p.dir)
+				return nil, fault.Optionf("merge", ": %s is in both %s and %s; give each platform once", pi.Platform, other, p.dir)
 			}
 			seen[pi.Platform] = p.dir
 			t, err := p.target(pi)
@@ -110,17 +110,17 @@ func loadParts(ctx context.Context, o Options, dirs []string) ([]*part, error) {
 	for _, dir := range dirs {
 		rec, err := record.Load(dir)
 		if err != nil {
-			return nil, cli.Usagef("--merge %s: %v", dir, err)
+			return nil, fault.Optionf("merge", "%s: %v", dir, err)
 		}
 		if rec.Image == nil {
-			return nil, cli.Usagef("--merge %s: its record has no image section; run slipway image there first", dir)
+			return nil, fault.Optionf("merge", "%s: its record has no image section; run slipway image there first", dir)
 		}
 		if _, err := checkCommit(ctx, o, rec, filepath.Join(dir, record.File)); err != nil {
 			return nil, err
 		}
 		idx, err := refIndex(record.Path(dir, rec.Image.Layout), rec.Image.Digest)
 		if err != nil {
-			return nil, cli.Usagef("--merge %s: %v", dir, err)
+			return nil, fault.Optionf("merge", "%s: %v", dir, err)
 		}
 		parts = append(parts, &part{dir: dir, rec: rec, idx: idx})
 	}
@@ -160,7 +160,7 @@ func (p *part) agrees(first *part, anns map[string]string) error {
 		{"entrypoint", strings.Join(a.Image.Entrypoint, " "), strings.Join(b.Image.Entrypoint, " ")},
 	} {
 		if f.x != f.y {
-			return cli.Usagef("--merge: %s and %s have different %ss (%q, %q)", first.dir, p.dir, f.what, f.x, f.y)
+			return fault.Optionf("merge", ": %s and %s have different %ss (%q, %q)", first.dir, p.dir, f.what, f.x, f.y)
 		}
 	}
 	mine, err := p.annotations()
@@ -176,7 +176,7 @@ func (p *part) agrees(first *part, anns map[string]string) error {
 	}
 	for k := range keys {
 		if anns[k] != mine[k] {
-			return cli.Usagef("--merge: %s and %s disagree on %s (%q, %q); run their jobs with the same settings", first.dir, p.dir, k, anns[k], mine[k])
+			return fault.Optionf("merge", ": %s and %s disagree on %s (%q, %q); run their jobs with the same settings", first.dir, p.dir, k, anns[k], mine[k])
 		}
 	}
 	return nil
@@ -190,11 +190,11 @@ func (p *part) target(pi record.PlatformImage) (*target, error) {
 	}
 	h, err := v1.NewHash(pi.Digest)
 	if err != nil {
-		return nil, fmt.Errorf("--merge %s: %s: %w", p.dir, pi.Platform, err)
+		return nil, &fault.OptionError{Option: "merge", Err: fmt.Errorf("%s: %s: %w", p.dir, pi.Platform, err)}
 	}
 	img, err := p.idx.Image(h)
 	if err != nil {
-		return nil, cli.Usagef("--merge %s: %s image %s is not in its layout: %v", p.dir, pi.Platform, pi.Digest, err)
+		return nil, fault.Optionf("merge", "%s: %s image %s is not in its layout: %v", p.dir, pi.Platform, pi.Digest, err)
 	}
 	return &target{platform: plat, image: img, baseDigest: pi.BaseDigest}, nil
 }
@@ -207,7 +207,7 @@ func copyParts(parts []*part, dist string, merged *record.Record, sboms map[*tar
 		for _, a := range p.rec.Artifacts {
 			if old, ok := byPath[a.Path]; ok {
 				if old.SHA256 != a.SHA256 {
-					return cli.Usagef("--merge: %s differs between parts (%.12s, %.12s)", a.Path, old.SHA256, a.SHA256)
+					return fault.Optionf("merge", ": %s differs between parts (%.12s, %.12s)", a.Path, old.SHA256, a.SHA256)
 				}
 				continue
 			}
@@ -237,7 +237,7 @@ func copyParts(parts []*part, dist string, merged *record.Record, sboms map[*tar
 // by a hard link where it can.
 func copyInto(from, to, rel string) error {
 	if !filepath.IsLocal(filepath.FromSlash(rel)) {
-		return cli.Usagef("--merge %s: path %s leaves the directory", from, rel)
+		return fault.Optionf("merge", "%s: path %s leaves the directory", from, rel)
 	}
 	src := filepath.Join(from, filepath.FromSlash(rel))
 	dst := filepath.Join(to, filepath.FromSlash(rel))
@@ -253,7 +253,7 @@ func copyInto(from, to, rel string) error {
 	}
 	st, err := os.Stat(src)
 	if err != nil {
-		return fmt.Errorf("--merge: %w", err)
+		return &fault.OptionError{Option: "merge", Err: fmt.Errorf(": %w", err)}
 	}
 	return safefile.WriteFrom(dst, st.Mode().Perm(), func(w io.Writer) error {
 		f, err := os.Open(src)

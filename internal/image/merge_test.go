@@ -21,7 +21,7 @@ func partDist(t *testing.T, repo, platform string) string {
 	t.Helper()
 	dist := filepath.Join(t.TempDir(), "dist")
 	if _, err := build.Build(context.Background(), build.Options{
-		Dir: repo, Platforms: platform, LDFlags: build.DefaultLDFlags, Out: dist, Environ: testEnviron(),
+		Dir: repo, Platforms: builtPlatforms(t, platform), LDFlags: build.DefaultLDFlags, Out: dist, Environ: testEnviron(),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestMergeErrors(t *testing.T) {
 		{"different settings", func(t *testing.T) []string {
 			dist := filepath.Join(t.TempDir(), "dist")
 			if _, err := build.Build(context.Background(), build.Options{
-				Dir: repo, Platforms: "linux/arm64", LDFlags: build.DefaultLDFlags, Out: dist, Environ: testEnviron(),
+				Dir: repo, Platforms: builtPlatforms(t, "linux/arm64"), LDFlags: build.DefaultLDFlags, Out: dist, Environ: testEnviron(),
 			}); err != nil {
 				t.Fatal(err)
 			}

@@ -29,7 +29,7 @@ func TestReproducible(t *testing.T) {
 		repo := testkit.SampleRepo(t, "hello", filepath.Join(root, where))
 		dist := filepath.Join(repo, "dist")
 		if _, err := build.Build(ctx, build.Options{
-			Dir: repo, Platforms: "linux/amd64,linux/arm64", LDFlags: build.DefaultLDFlags,
+			Dir: repo, Platforms: builtPlatforms(t, "linux/amd64,linux/arm64"), LDFlags: build.DefaultLDFlags,
 			Out: dist, Environ: testEnviron(),
 		}); err != nil {
 			t.Fatal(err)
@@ -38,7 +38,7 @@ func TestReproducible(t *testing.T) {
 		writeFile(t, filepath.Join(static, "index.html"), "<h1>hello</h1>", 0o644)
 		rec, err := Build(ctx, Options{
 			Dist: dist, Dir: repo, Cache: filepath.Join(root, "cache"), StaticFiles: static,
-			Environ: testEnviron(), Labels: []string{"org.example.team=payments"},
+			Environ: testEnviron(), Labels: map[string]string{"org.example.team": "payments"},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/fault"
 	"github.com/slipwayci/slipway/internal/record"
 	"github.com/slipwayci/slipway/internal/safefile"
 )
@@ -45,7 +45,7 @@ func planTarball(o Options, targets []*target, entrypoint, version string) (*tar
 	}
 	switch {
 	case plan.target == nil && o.TarballPlatform != "":
-		return nil, cli.Usagef("--tarball-platform %s is not in the index; it has %s", want, strings.Join(list, ", "))
+		return nil, fault.Optionf("tarball-platform", "%s is not in the index; it has %s", want, strings.Join(list, ", "))
 	case plan.target == nil:
 		plan.target = targets[0]
 	}
@@ -55,7 +55,7 @@ func planTarball(o Options, targets []*target, entrypoint, version string) (*tar
 	}
 	var err error
 	if plan.tag, err = name.NewTag(tag); err != nil {
-		return nil, cli.Usagef("--tarball-tag %q is not name:tag: %v", tag, err)
+		return nil, fault.Optionf("tarball-tag", "%q is not name:tag: %v", tag, err)
 	}
 	return plan, nil
 }

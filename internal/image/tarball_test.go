@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/record"
 )
 
@@ -74,7 +75,8 @@ func TestTarballErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.o.Tarball = filepath.Join(t.TempDir(), "x.tar")
 			o, err := buildImage(t, tt.o)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			// As the command prints it: options named as flags.
+			if err == nil || !strings.Contains(cli.Flags(err).Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
 			if _, err := os.Stat(o.Layout); err == nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/internal/report"
+	"github.com/slipwayci/slipway/internal/text"
 )
 
 // Rule is when a scan fails.
@@ -115,13 +116,13 @@ func Evaluate(findings []*report.Finding, waivers []Waiver, rule Rule, target Ta
 		}
 		names := names(bySeverity, findings)
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s at or above %s%s: %s",
-			n, plural(n, "finding"), v.FailOn, reach, list(names, 10)))
+			n, text.Plural(n, "finding"), v.FailOn, reach, list(names, 10)))
 		v.Failing = append(v.Failing, names...)
 	}
 	if n := len(ungraded); n > 0 {
 		names := names(ungraded, findings)
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s of unknown severity, reachable and fixed upstream (--fail-unknown %s): %s",
-			n, plural(n, "vulnerability", "vulnerabilities"), rule.Unknown, list(names, 10)))
+			n, text.Plural(n, "vulnerability", "vulnerabilities"), rule.Unknown, list(names, 10)))
 		v.Failing = append(v.Failing, names...)
 	}
 	for _, u := range uses {
@@ -180,14 +181,4 @@ func list(ids []string, max int) string {
 		return strings.Join(ids, ", ")
 	}
 	return strings.Join(ids[:max], ", ") + fmt.Sprintf(" and %d more", len(ids)-max)
-}
-
-func plural(n int, word string, plural ...string) string {
-	if n == 1 {
-		return word
-	}
-	if len(plural) > 0 {
-		return plural[0]
-	}
-	return word + "s"
 }

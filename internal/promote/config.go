@@ -87,8 +87,11 @@ type ApprovalGate struct {
 	GitHubEnvironment string `yaml:"githubEnvironment"`
 }
 
-// Severities in increasing order, as slipway scan ranks them.
-var Severities = []string{"none", "unknown", "low", "medium", "high", "critical"}
+// Severities are the scan gate's severities in increasing order, as
+// slipway scan ranks them.
+func Severities() []string {
+	return []string{"none", "unknown", "low", "medium", "high", "critical"}
+}
 
 // envName is what an environment may be called: its name is part of the
 // tag that holds its history.
@@ -243,7 +246,7 @@ func (c *Config) check(e *Environment) error {
 			s.MaxSeverity = "none"
 		}
 		if severityRank(s.MaxSeverity) < 0 {
-			return fmt.Errorf("gates.scan.maxSeverity %q: use one of %s", s.MaxSeverity, strings.Join(Severities, ", "))
+			return fmt.Errorf("gates.scan.maxSeverity %q: use one of %s", s.MaxSeverity, strings.Join(Severities(), ", "))
 		}
 	}
 	if a := g.Approval; a != nil && a.GitHubEnvironment == "" {
@@ -277,7 +280,7 @@ func (c *Config) check(e *Environment) error {
 }
 
 func severityRank(s string) int {
-	for i, v := range Severities {
+	for i, v := range Severities() {
 		if strings.EqualFold(v, s) {
 			return i
 		}

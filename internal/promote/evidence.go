@@ -11,7 +11,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/slipwayci/slipway/internal/push"
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // registryEvidence reads what the gates need about one digest from
@@ -19,7 +19,7 @@ import (
 // repository it is promoted from (SBOMs, scan statements), and what other
 // environments' histories say of it.
 type registryEvidence struct {
-	src *push.Repository
+	src *registry.Repository
 	// digest is the image; manifests are it and, for an index, the
 	// manifests it lists, since SBOMs are attached per platform. platforms
 	// are the images a scan must cover: every platform's of an index, or
@@ -99,7 +99,7 @@ func (e *registryEvidence) SBOMs(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, d := range refs {
-		if d.ArtifactType == push.MediaTypeSPDX || d.ArtifactType == push.MediaTypeCycloneDX {
+		if d.ArtifactType == registry.MediaTypeSPDX || d.ArtifactType == registry.MediaTypeCycloneDX {
 			out = append(out, d.Digest.String())
 		}
 	}
@@ -115,8 +115,8 @@ func (e *registryEvidence) Scans(ctx context.Context) ([]Scan, error) {
 	}
 	var out []Scan
 	for _, d := range refs {
-		pt, noted := d.Annotations[push.AnnotationPredicateType]
-		if d.ArtifactType != push.MediaTypeInToto || noted && pt != ScanPredicateType {
+		pt, noted := d.Annotations[registry.AnnotationPredicateType]
+		if d.ArtifactType != registry.MediaTypeInToto || noted && pt != ScanPredicateType {
 			continue
 		}
 		data, err := e.statement(ctx, d.Digest)

@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slipwayci/slipway/internal/clock"
-	"github.com/slipwayci/slipway/internal/push"
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // An environment's history is an append-only chain of promotion records
@@ -41,7 +41,7 @@ var ErrLostRace = errors.New("other promotions of the environment kept replacing
 
 // History reads and appends to one environment's history.
 type History struct {
-	repo *push.Repository
+	repo *registry.Repository
 	env  string
 	// Now stamps records; Settle is how long an append waits before it
 	// checks, a last time, that its record is still in the history.
@@ -64,7 +64,7 @@ type manifestBytes struct {
 }
 
 // NewHistory reads and writes env's history in repo.
-func NewHistory(repo *push.Repository, env string) *History {
+func NewHistory(repo *registry.Repository, env string) *History {
 	return &History{
 		repo: repo, env: env, Now: time.Now, Settle: DefaultSettle,
 		entries: map[v1.Hash]*Entry{}, records: map[v1.Hash]*Record{}, manifests: map[v1.Hash]manifestBytes{},
@@ -207,7 +207,7 @@ func (h *History) Promotions(ctx context.Context, digest v1.Hash) ([]Promotion, 
 	}
 	oldest := 0
 	for _, d := range refs {
-		if d.Annotations[push.AnnotationPredicateType] != PredicateType || d.Annotations[annEnvironment] != h.env {
+		if d.Annotations[registry.AnnotationPredicateType] != PredicateType || d.Annotations[annEnvironment] != h.env {
 			continue
 		}
 		var seq int

@@ -5,20 +5,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/slipwayci/slipway/internal/ci"
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/gitops"
-	"github.com/slipwayci/slipway/internal/push"
-	"github.com/slipwayci/slipway/internal/version"
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 const usage = `usage: slipway promote --digest REPOSITORY@sha256:… --to ENVIRONMENT [flags]
@@ -69,98 +65,53 @@ func Main(ctx context.Context, env cli.Env) error { return Command{}.Promote(ctx
 // HistoryMain runs slipway history with the given process environment.
 func HistoryMain(ctx context.Context, env cli.Env) error { return Command{}.History(ctx, env) }
 
-// registryFlags are the flags both commands share to reach registries.
-type registryFlags struct {
-	config        *string
-	insecure      cli.List
-	username      *string
-	passwordStdin *bool
-	registry      *string
-	retries       *int
+// common are the flags both commands share: the configuration and how to
+// reach registries.
+type common struct {
+	config string
+	reg    registry.Flags
 }
 
-func (r *registryFlags) register(fs *flag.FlagSet) {
-	r.config = fs.String("config", ConfigFile, "`file` describing the environments")
-	r.insecure = cli.List{Comma: true}
-	fs.Var(&r.insecure, "insecure", "`registry` that may be reached over plain HTTP or unverified TLS (repeatable)")
-	r.username = fs.String("username", "", "`user` to log in as, with --password-stdin")
-	r.passwordStdin = fs.Bool("password-stdin", false, "read the password for --username from standard input")
-	r.registry = fs.String("registry", "", "`registry` --username logs in to (default: the environment's)")
-	r.retries = fs.Int("retries", push.DefaultBackoff.Retries, "times a failed request is retried, with backoff")
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", ConfigFile, "`file` describing the environments")
+	c.reg.Register(fs, "the environment's")
 }
 
-// connect makes the keychain and transport, masking every secret.
-func (r *registryFlags) connect(env cli.Env, p ci.Platform, defaultRegistry string) (authn.Keychain, http.RoundTripper, error) {
-	masked := map[string]bool{}
-	mask := func(s string) {
-		if s != "" && !masked[s] {
-			masked[s] = true
-			p.Mask(s)
-		}
-	}
-	var password string
-	switch {
-	case *r.passwordStdin && *r.username == "":
-		return nil, nil, cli.Usagef("--password-stdin needs --username")
-	case *r.passwordStdin:
-		data, err := io.ReadAll(io.LimitReader(env.Stdin, 64<<10))
-		if err != nil {
-			return nil, nil, fmt.Errorf("reading the password from standard input: %w", err)
-		}
-		if password = strings.TrimRight(string(data), "\r\n"); password == "" {
-			return nil, nil, cli.Usagef("--password-stdin: standard input is empty")
-		}
-		mask(password)
-	case *r.username != "":
-		return nil, nil, cli.Usagef("--username needs --password-stdin; a password on the command line would show in process lists and logs")
-	}
-	reg := *r.registry
-	if reg == "" {
-		reg = defaultRegistry
-	}
-	// As in slipway push: the step's own SSL_CERT_FILE is read here when
-	// it is not the process's.
-	ca := env.Getenv("SSL_CERT_FILE")
-	if ca == os.Getenv("SSL_CERT_FILE") {
-		ca = ""
-	}
-	rt, err := push.NewTransport(push.TransportOptions{CAFile: ca, Insecure: r.insecure.Values, UserAgent: "slipway/" + version.String()})
-	if err != nil {
-		return nil, nil, cli.Usage(err)
-	}
-	kc := push.Credentials{Registry: reg, Username: *r.username, Password: password, Getenv: env.Getenv, Mask: mask}.Keychain()
-	return kc, rt, nil
+// client makes the registry client, masking every secret on the platform.
+func (c *common) client(env cli.Env, p ci.Platform, defaultRegistry string) (*registry.Client, error) {
+	return c.reg.Client(registry.Login{Env: env, Mask: p.Mask, Registry: defaultRegistry, Warn: p.Stderr()})
 }
 
-func (r *registryFlags) backoff() push.Backoff {
-	b := push.DefaultBackoff
-	b.Retries = max(*r.retries, 0)
-	return b
+// promoteFlags is slipway promote's command line, each flag bound to its
+// field.
+type promoteFlags struct {
+	common
+	digest, to                   string
+	rollback, repair, dryRun     bool
+	approvedBy, ghEnv, manifests string
+	match                        cli.List
+	parallel                     int
 }
 
-// repository parses a repository, marking registries given as --insecure.
-func (r *registryFlags) repository(s string) (name.Repository, error) {
-	return Repository(s, r.insecure.Values)
+func (a *promoteFlags) register(fs *flag.FlagSet) {
+	a.common.register(fs)
+	fs.StringVar(&a.digest, "digest", "", "the image, `REPOSITORY@sha256:…` (or sha256:… in the repository of gates.from)")
+	fs.StringVar(&a.to, "to", "", "the `environment` to promote into")
+	fs.BoolVar(&a.rollback, "rollback", false, "point the environment back at the digest promoted before the current one")
+	fs.BoolVar(&a.repair, "repair", false, "only make the environment's tags agree with its history (after a promotion was killed halfway)")
+	fs.BoolVar(&a.dryRun, "dry-run", false, "show every gate's verdict and what would change; change nothing")
+	fs.StringVar(&a.approvedBy, "approved-by", "", "`name` of who approved, for the approval gate")
+	fs.StringVar(&a.ghEnv, "github-environment", "", "on GitHub, the job's `environment`, whose protection rules approved the job")
+	fs.StringVar(&a.manifests, "manifests", "", "`directory` of Kubernetes YAML, kustomizations and Helm values to pin to the digest")
+	fs.Var(&a.match, "match", "with --manifests, another `repository` whose references are the same image (repeatable)")
+	fs.IntVar(&a.parallel, "parallel", 4, "uploads at once")
 }
 
 // Promote runs slipway promote.
 func (c Command) Promote(ctx context.Context, env cli.Env) error {
 	fs := flag.NewFlagSet("slipway promote", flag.ContinueOnError)
-	var rf registryFlags
-	rf.register(fs)
-	var (
-		digest     = fs.String("digest", "", "the image, `REPOSITORY@sha256:…` (or sha256:… in the repository of gates.from)")
-		to         = fs.String("to", "", "the `environment` to promote into")
-		rollback   = fs.Bool("rollback", false, "point the environment back at the digest promoted before the current one")
-		repair     = fs.Bool("repair", false, "only make the environment's tags agree with its history (after a promotion was killed halfway)")
-		dryRun     = fs.Bool("dry-run", false, "show every gate's verdict and what would change; change nothing")
-		approvedBy = fs.String("approved-by", "", "`name` of who approved, for the approval gate")
-		ghEnv      = fs.String("github-environment", "", "on GitHub, the job's `environment`, whose protection rules approved the job")
-		manifests  = fs.String("manifests", "", "`directory` of Kubernetes YAML, kustomizations and Helm values to pin to the digest")
-		match      cli.List
-		parallel   = fs.Int("parallel", 4, "uploads at once")
-	)
-	fs.Var(&match, "match", "with --manifests, another `repository` whose references are the same image (repeatable)")
+	var a promoteFlags
+	a.register(fs)
 	if done, err := cli.ParseFlags(fs, env, "promote", usage); done {
 		return err
 	}
@@ -171,10 +122,7 @@ func (c Command) Promote(ctx context.Context, env cli.Env) error {
 	if err != nil {
 		return cli.Usage(err)
 	}
-	err = c.promote(ctx, env, p, promoteArgs{
-		rf: &rf, digest: *digest, to: *to, rollback: *rollback, repair: *repair, dryRun: *dryRun,
-		approvedBy: *approvedBy, ghEnv: *ghEnv, manifests: *manifests, match: match.Values, parallel: *parallel,
-	})
+	err = c.promote(ctx, env, p, &a)
 	if err == nil {
 		return nil
 	}
@@ -185,17 +133,8 @@ func (c Command) Promote(ctx context.Context, env cli.Env) error {
 	return &cli.Silent{Code: cli.ExitCode(p.Stderr(), "slipway promote", err)}
 }
 
-type promoteArgs struct {
-	rf                           *registryFlags
-	digest, to                   string
-	rollback, repair, dryRun     bool
-	approvedBy, ghEnv, manifests string
-	match                        []string
-	parallel                     int
-}
-
-func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a promoteArgs) error {
-	cfg, err := LoadConfig(env.Resolve(*a.rf.config))
+func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *promoteFlags) error {
+	cfg, err := LoadConfig(env.Resolve(a.config))
 	if err != nil {
 		return cli.Usage(err)
 	}
@@ -220,9 +159,10 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a prom
 	if modes != 1 {
 		return cli.Usagef("give one of --digest REPOSITORY@sha256:…, --rollback or --repair")
 	}
+	plain := a.reg.PlainHTTP.Values
 	var src name.Digest
 	if a.digest != "" {
-		if src, err = sourceDigest(cfg, target, a.digest, a.rf); err != nil {
+		if src, err = sourceDigest(cfg, target, a.digest, plain); err != nil {
 			return cli.Usage(err)
 		}
 	}
@@ -232,11 +172,11 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a prom
 		fmt.Fprintf(p.Stderr(), "note: --github-environment %s ignored outside GitHub Actions\n", ghEnv)
 		ghEnv = ""
 	}
-	dst, err := a.rf.repository(target.Repository)
+	dst, err := registry.ParseRepository(target.Repository, plain)
 	if err != nil {
 		return cli.Usage(err)
 	}
-	kc, rt, err := a.rf.connect(env, p, dst.RegistryStr())
+	client, err := a.client(env, p, dst.RegistryStr())
 	if err != nil {
 		return err
 	}
@@ -249,16 +189,14 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a prom
 	if now == nil {
 		now = time.Now
 	}
-	mode := "ci"
-	if p.Name() == "local" {
-		mode = "log"
-	}
+	// Gate verdicts and notes interleave with the copy: no live line.
+	mode := a.reg.ProgressMode(p.Name(), env.Stderr, false)
 	o := Options{
 		Config: cfg, To: target, Source: src, DryRun: a.dryRun,
 		Eval:   EvalOptions{Now: now, ApprovedBy: a.approvedBy, GitHubEnvironment: ghEnv, Client: c.Client},
 		RunURL: info.RunURL, Actor: actor,
-		Keychain: kc, Transport: rt, Insecure: a.rf.insecure.Values, Backoff: a.rf.backoff(), Jobs: a.parallel,
-		Progress: push.NewProgress(p.Stderr(), mode), Settle: c.Settle,
+		Registry: client, Jobs: a.parallel,
+		Progress: registry.NewProgress(p.Stderr(), mode, "copying"), Settle: c.Settle,
 	}
 
 	if a.repair {
@@ -280,7 +218,7 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a prom
 	// repository behind. The edits do not depend on the digest written
 	// (a rollback's is known only later), so a stand-in plans them.
 	manifestTarget := func(digest string) gitops.Target {
-		match := append([]string{}, a.match...)
+		match := append([]string{}, a.match.Values...)
 		if !a.rollback {
 			match = append(match, src.Context().String())
 		}
@@ -345,14 +283,14 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a prom
 // repository of the environment's gates.from. A list (slipway push's refs
 // output, one per destination) gives the one in gates.from's repository if
 // there is one, else the first.
-func sourceDigest(cfg *Config, to *Environment, s string, rf *registryFlags) (name.Digest, error) {
+func sourceDigest(cfg *Config, to *Environment, s string, plainHTTP []string) (name.Digest, error) {
 	refs := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == ' ' })
 	if len(refs) == 0 {
 		return name.Digest{}, fmt.Errorf("--digest is empty")
 	}
 	var parsed []name.Digest
 	for _, ref := range refs {
-		d, err := parseDigest(cfg, to, ref, rf)
+		d, err := parseDigest(cfg, to, ref, plainHTTP)
 		if err != nil {
 			return name.Digest{}, err
 		}
@@ -360,7 +298,7 @@ func sourceDigest(cfg *Config, to *Environment, s string, rf *registryFlags) (na
 	}
 	if from := to.Gates.From; from != "" {
 		for _, d := range parsed {
-			if r, err := rf.repository(cfg.Environments[from].Repository); err == nil && d.Context().Name() == r.Name() {
+			if r, err := registry.ParseRepository(cfg.Environments[from].Repository, plainHTTP); err == nil && d.Context().Name() == r.Name() {
 				return d, nil
 			}
 		}
@@ -368,7 +306,7 @@ func sourceDigest(cfg *Config, to *Environment, s string, rf *registryFlags) (na
 	return parsed[0], nil
 }
 
-func parseDigest(cfg *Config, to *Environment, s string, rf *registryFlags) (name.Digest, error) {
+func parseDigest(cfg *Config, to *Environment, s string, plainHTTP []string) (name.Digest, error) {
 	if strings.HasPrefix(s, "sha256:") {
 		if to.Gates.From == "" {
 			return name.Digest{}, fmt.Errorf("--digest %s: name its repository (REPOSITORY@sha256:…); %s has no gates.from to find it in", s, to.Name)
@@ -379,7 +317,7 @@ func parseDigest(cfg *Config, to *Environment, s string, rf *registryFlags) (nam
 	if !ok {
 		return name.Digest{}, fmt.Errorf("--digest %s: give REPOSITORY@sha256:…; a promotion moves a digest, never a tag", s)
 	}
-	repo, err := rf.repository(repoPart)
+	repo, err := registry.ParseRepository(repoPart, plainHTTP)
 	if err != nil {
 		return name.Digest{}, fmt.Errorf("--digest %s: %w", s, err)
 	}
@@ -423,8 +361,8 @@ func report(p ci.Platform, res *Result, changes *gitops.Result) error {
 // History runs slipway history.
 func (c Command) History(ctx context.Context, env cli.Env) error {
 	fs := flag.NewFlagSet("slipway history", flag.ContinueOnError)
-	var rf registryFlags
-	rf.register(fs)
+	var hf common
+	hf.register(fs)
 	asJSON := fs.Bool("json", false, "print the records as JSON, one per line, oldest first")
 	// The environment may come before the flags: slipway history production --json.
 	args := env.Args
@@ -444,15 +382,15 @@ func (c Command) History(ctx context.Context, env cli.Env) error {
 		return cli.Usagef("unexpected arguments %s", strings.Join(rest, " "))
 	}
 	p := ci.Detect(ci.Options{Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir, Step: "history"})
-	err := c.history(ctx, env, p, &rf, envName, *asJSON)
+	err := c.history(ctx, env, p, &hf, envName, *asJSON)
 	if err == nil {
 		return nil
 	}
 	return &cli.Silent{Code: cli.ExitCode(p.Stderr(), "slipway history", err)}
 }
 
-func (c Command) history(ctx context.Context, env cli.Env, p ci.Platform, rf *registryFlags, envName string, asJSON bool) error {
-	cfg, err := LoadConfig(env.Resolve(*rf.config))
+func (c Command) history(ctx context.Context, env cli.Env, p ci.Platform, hf *common, envName string, asJSON bool) error {
+	cfg, err := LoadConfig(env.Resolve(hf.config))
 	if err != nil {
 		return cli.Usage(err)
 	}
@@ -463,16 +401,18 @@ func (c Command) history(ctx context.Context, env cli.Env, p ci.Platform, rf *re
 	if err != nil {
 		return cli.Usage(err)
 	}
-	repo, err := rf.repository(target.Repository)
+	repo, err := registry.ParseRepository(target.Repository, hf.reg.PlainHTTP.Values)
 	if err != nil {
 		return cli.Usage(err)
 	}
-	kc, rt, err := rf.connect(env, p, repo.RegistryStr())
+	client, err := hf.client(env, p, repo.RegistryStr())
 	if err != nil {
 		return err
 	}
-	o := Options{Keychain: kc, Transport: rt, Insecure: rf.insecure.Values, Backoff: rf.backoff()}
-	o.defaults()
+	o := Options{Registry: client}
+	if err := o.defaults(); err != nil {
+		return err
+	}
 	h, err := o.history(ctx, target, false)
 	if err != nil {
 		return err

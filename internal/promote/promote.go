@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"text/template"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slipwayci/slipway/internal/push"
+	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/version"
 )
 
@@ -29,13 +28,11 @@ type Options struct {
 	// RunURL and Actor go into the record.
 	RunURL, Actor string
 
-	Keychain  authn.Keychain
-	Transport http.RoundTripper
-	// Insecure lists registries reached over plain HTTP (see push).
-	Insecure []string
-	Backoff  push.Backoff
+	// Registry reaches the registries: credentials, transport, retries.
+	// Nil means anonymous, with no retries.
+	Registry *registry.Client
 	Jobs     int
-	Progress push.Progress
+	Progress registry.Progress
 	// Settle is how long an append waits before its last check
 	// (DefaultSettle if zero).
 	Settle time.Duration
@@ -81,15 +78,16 @@ func (r *Refused) Error() string {
 // ExitCode is 3, a policy refusal.
 func (r *Refused) ExitCode() int { return 3 }
 
-func (o *Options) defaults() {
+func (o *Options) defaults() error {
 	if o.Jobs <= 0 {
 		o.Jobs = 4
 	}
-	if o.Transport == nil {
-		o.Transport = http.DefaultTransport
-	}
-	if o.Keychain == nil {
-		o.Keychain = authn.NewMultiKeychain()
+	if o.Registry == nil {
+		c, err := registry.New(registry.Options{})
+		if err != nil {
+			return err
+		}
+		o.Registry = c
 	}
 	if o.Eval.Now == nil {
 		o.Eval.Now = time.Now
@@ -97,11 +95,12 @@ func (o *Options) defaults() {
 	if o.Settle <= 0 {
 		o.Settle = DefaultSettle
 	}
+	return nil
 }
 
-func (o *Options) dial(ctx context.Context, repo name.Repository, write bool) (*push.Repository, error) {
-	return push.Dial(ctx, repo, push.DialOptions{
-		Keychain: o.Keychain, Transport: o.Transport, Backoff: o.Backoff, Push: write, Settle: min(o.Settle, 200*time.Millisecond),
+func (o *Options) dial(ctx context.Context, repo name.Repository, write bool) (*registry.Repository, error) {
+	return o.Registry.Dial(ctx, repo, registry.DialOptions{
+		Push: write, Settle: min(o.Settle, 200*time.Millisecond),
 		OnRetry: func(op string, err error, wait time.Duration) {
 			if o.Progress != nil {
 				o.Progress.Retry(repo, op, err, wait)
@@ -110,20 +109,9 @@ func (o *Options) dial(ctx context.Context, repo name.Repository, write bool) (*
 	})
 }
 
-// Repository parses a repository, marking registries named in insecure.
-func Repository(s string, insecure []string) (name.Repository, error) {
-	var opts []name.Option
-	for _, reg := range insecure {
-		if strings.HasPrefix(strings.ToLower(s), strings.ToLower(reg)+"/") {
-			opts = append(opts, name.Insecure)
-		}
-	}
-	return name.NewRepository(s, opts...)
-}
-
 // history opens env's history in its repository.
 func (o *Options) history(ctx context.Context, env *Environment, write bool) (*History, error) {
-	repo, err := Repository(env.Repository, o.Insecure)
+	repo, err := o.Registry.ParseRepository(env.Repository)
 	if err != nil {
 		return nil, err
 	}
@@ -143,9 +131,11 @@ func (o *Options) history(ctx context.Context, env *Environment, write bool) (*H
 // environment's tags to the digest. A refusal is a *Refused error, with
 // the result describing every verdict.
 func Promote(ctx context.Context, o Options) (*Result, error) {
-	o.defaults()
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
 	env := o.To
-	dst, err := Repository(env.Repository, o.Insecure)
+	dst, err := o.Registry.ParseRepository(env.Repository)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +189,7 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 
 	results, err := push.Push(ctx, push.Options{
 		From: &srcRepo, Digest: digest, To: []name.Repository{dst},
-		Keychain: o.Keychain, Transport: o.Transport, Jobs: o.Jobs, Backoff: o.Backoff, Progress: o.Progress,
+		Registry: o.Registry, Jobs: o.Jobs, Progress: o.Progress,
 	})
 	if len(results) == 1 {
 		res.Copy = &results[0]
@@ -236,7 +226,9 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 // Rollback points o.To's tags back at the digest of the promotion in
 // effect before the current one, as its history says, and records that.
 func Rollback(ctx context.Context, o Options) (*Result, error) {
-	o.defaults()
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
 	env := o.To
 	h, err := o.history(ctx, env, !o.DryRun)
 	if err != nil {
@@ -294,7 +286,9 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 // Repair makes env's tags agree with its history's head, as the end of
 // every promotion does; for a promotion that was killed halfway.
 func Repair(ctx context.Context, o Options) (*Entry, error) {
-	o.defaults()
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
 	h, err := o.history(ctx, o.To, true)
 	if err != nil {
 		return nil, err
@@ -309,7 +303,7 @@ type image struct {
 	annotations map[string]string
 }
 
-func readImage(ctx context.Context, r *push.Repository, d v1.Hash) (*image, error) {
+func readImage(ctx context.Context, r *registry.Repository, d v1.Hash) (*image, error) {
 	raw, mt, found, err := r.Manifest(ctx, d.String())
 	if err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
+	memreg "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -26,9 +26,20 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slipwayci/slipway/internal/push"
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
-var fast = push.Backoff{Retries: 3, Initial: time.Millisecond, Max: 4 * time.Millisecond}
+var fast = registry.Backoff{Retries: 3, Initial: time.Millisecond, Max: 4 * time.Millisecond}
+
+// fastRegistry is a client that retries at once, through rt (nil: the
+// default transport).
+func fastRegistry(rt http.RoundTripper) *registry.Client {
+	c, err := registry.New(registry.Options{Backoff: fast, Transport: rt})
+	if err != nil {
+		panic(err) // only a CA file can fail it
+	}
+	return c
+}
 
 // fakeClock is a settable Now.
 type fakeClock struct {
@@ -77,7 +88,7 @@ environments:
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	srv := httptest.NewServer(memreg.New(memreg.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	cfg, err := ParseConfig([]byte(strings.ReplaceAll(fixtureConfig, "HOST", host)))
@@ -115,11 +126,11 @@ func (f *fixture) publish(t *testing.T, env string, sbom bool) name.Digest {
 			if err := os.WriteFile(file, []byte(`{"spdxVersion":"SPDX-2.3"}`), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			atts = append(atts, push.Attachment{Path: file, MediaType: push.MediaTypeSPDX, Subject: m.Digest})
+			atts = append(atts, push.Attachment{Path: file, MediaType: registry.MediaTypeSPDX, Subject: m.Digest})
 		}
 	}
 	repo := f.repo(t, env)
-	if _, err := push.Push(context.Background(), push.Options{Layout: filepath.Join(dir, "image"), Digest: d, To: []name.Repository{repo}, Attachments: atts, Backoff: fast}); err != nil {
+	if _, err := push.Push(context.Background(), push.Options{Layout: filepath.Join(dir, "image"), Digest: d, To: []name.Repository{repo}, Attachments: atts, Registry: fastRegistry(nil)}); err != nil {
 		t.Fatal(err)
 	}
 	return repo.Digest(d.String())
@@ -157,14 +168,14 @@ func (f *fixture) attachScan(t *testing.T, d name.Digest, pass bool, high int, f
 // to the index d.
 func (f *fixture) attachScanOf(t *testing.T, d name.Digest, platforms []string, pass bool, high int, finished time.Time) {
 	t.Helper()
-	r, err := push.Dial(context.Background(), d.Context(), push.DialOptions{Push: true, Backoff: fast, Settle: time.Millisecond})
+	r, err := fastRegistry(nil).Dial(context.Background(), d.Context(), registry.DialOptions{Push: true, Settle: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, _ := v1.NewHash(d.DigestStr())
-	_, err = r.Attach(context.Background(), v1.Descriptor{MediaType: types.OCIImageIndex, Digest: h}, push.Artifact{
-		Data: scanStatementJSON(append([]string{d.DigestStr()}, platforms...), pass, high, finished), MediaType: push.MediaTypeInToto,
-		Annotations: map[string]string{push.AnnotationPredicateType: ScanPredicateType},
+	_, err = r.Attach(context.Background(), v1.Descriptor{MediaType: types.OCIImageIndex, Digest: h}, registry.Artifact{
+		Data: scanStatementJSON(append([]string{d.DigestStr()}, platforms...), pass, high, finished), MediaType: registry.MediaTypeInToto,
+		Annotations: map[string]string{registry.AnnotationPredicateType: ScanPredicateType},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +184,7 @@ func (f *fixture) attachScanOf(t *testing.T, d name.Digest, platforms []string, 
 
 func (f *fixture) options(to string, src name.Digest) Options {
 	return Options{
-		Config: f.cfg, To: f.cfg.Environments[to], Source: src, Backoff: fast, Settle: time.Millisecond,
+		Config: f.cfg, To: f.cfg.Environments[to], Source: src, Registry: fastRegistry(nil), Settle: time.Millisecond,
 		Eval: EvalOptions{Now: f.clock.Now}, Actor: "tester", RunURL: "https://ci.example/run/1",
 	}
 }
@@ -210,7 +221,7 @@ func (f *fixture) summarize(t *testing.T, env string, names map[string]string) [
 // tagged returns the digest tag names in env's repository, or "".
 func (f *fixture) tagged(t *testing.T, env, tag string) string {
 	t.Helper()
-	r, err := push.Dial(context.Background(), f.repo(t, env), push.DialOptions{Backoff: fast})
+	r, err := fastRegistry(nil).Dial(context.Background(), f.repo(t, env), registry.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,14 +387,14 @@ func TestGatesReadTheRegistry(t *testing.T) {
 		t.Errorf("record.from = %q", rec.From)
 	}
 	// The staging record came along with the image, as evidence.
-	prodRepo, _ := push.Dial(ctx, f.repo(t, "production"), push.DialOptions{Backoff: fast})
+	prodRepo, _ := fastRegistry(nil).Dial(ctx, f.repo(t, "production"), registry.DialOptions{})
 	refs, err := prodRepo.Referrers(ctx, res.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	envs := map[string]int{}
 	for _, d := range refs {
-		envs[d.Annotations[annEnvironment]+"|"+d.Annotations[push.AnnotationPredicateType]]++
+		envs[d.Annotations[annEnvironment]+"|"+d.Annotations[registry.AnnotationPredicateType]]++
 	}
 	for _, k := range []string{"staging|" + PredicateType, "production|" + PredicateType, "|" + ScanPredicateType} {
 		if envs[k] != 1 {
@@ -417,7 +428,7 @@ func TestFromGateIgnoresRolledBackAndOrphanedRecords(t *testing.T) {
 	// that lost the race for the head) is no evidence.
 	orphan := f.publish(t, "staging", true)
 	h := f.history(t, "staging")
-	rw, _ := push.Dial(ctx, f.repo(t, "staging"), push.DialOptions{Push: true, Backoff: fast, Settle: time.Millisecond})
+	rw, _ := fastRegistry(nil).Dial(ctx, f.repo(t, "staging"), registry.DialOptions{Push: true, Settle: time.Millisecond})
 	h.repo = rw
 	if _, err := h.write(ctx, &Record{Environment: "staging", Repository: "x", Digest: orphan.DigestStr(), Sequence: 1, Time: now, Tags: []string{"staging"}}); err != nil {
 		t.Fatal(err)
@@ -433,7 +444,7 @@ func TestHistoryRefusesAForeignHead(t *testing.T) {
 	ctx := context.Background()
 	img := f.publish(t, "staging", false)
 	h := f.history(t, "staging")
-	rw, _ := push.Dial(ctx, f.repo(t, "staging"), push.DialOptions{Push: true, Backoff: fast})
+	rw, _ := fastRegistry(nil).Dial(ctx, f.repo(t, "staging"), registry.DialOptions{Push: true})
 	h.repo = rw
 	d, _ := v1.NewHash(img.DigestStr())
 	if err := h.tag(ctx, HeadTag("staging"), d); err != nil {
@@ -534,9 +545,9 @@ func TestRivalChainedOntoOursIsNoLostRace(t *testing.T) {
 	names := map[string]string{a.DigestStr(): "A", b.DigestStr(): "B"}
 	var rivalErr error
 	o := f.options("staging", a)
-	o.Transport = &afterHeadWrite{base: http.DefaultTransport, head: HeadTag("staging"), rival: func() {
+	o.Registry = fastRegistry(&afterHeadWrite{base: http.DefaultTransport, head: HeadTag("staging"), rival: func() {
 		_, rivalErr = Promote(ctx, f.options("staging", b))
-	}}
+	}})
 	res, err := Promote(ctx, o)
 	if err != nil {
 		t.Fatal(err)

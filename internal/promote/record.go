@@ -10,7 +10,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/slipwayci/slipway/internal/push"
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // A promotion record is an in-toto Statement v1 about the image promoted,
@@ -80,10 +80,10 @@ type subject struct {
 }
 
 // artifact makes the record an artifact to attach to its digest.
-func (r *Record) artifact() (push.Artifact, error) {
+func (r *Record) artifact() (registry.Artifact, error) {
 	pred, err := json.Marshal(r)
 	if err != nil {
-		return push.Artifact{}, err
+		return registry.Artifact{}, err
 	}
 	alg, hex, _ := strings.Cut(r.Digest, ":")
 	data, err := json.MarshalIndent(statement{
@@ -93,15 +93,15 @@ func (r *Record) artifact() (push.Artifact, error) {
 		Predicate:     pred,
 	}, "", "  ")
 	if err != nil {
-		return push.Artifact{}, err
+		return registry.Artifact{}, err
 	}
 	t := r.Time.UTC().Format(time.RFC3339Nano)
 	ann := map[string]string{
-		push.AnnotationPredicateType: PredicateType,
-		annEnvironment:               r.Environment,
-		annSequence:                  strconv.Itoa(r.Sequence),
-		annTime:                      t,
-		annCreated:                   t,
+		registry.AnnotationPredicateType: PredicateType,
+		annEnvironment:                   r.Environment,
+		annSequence:                      strconv.Itoa(r.Sequence),
+		annTime:                          t,
+		annCreated:                       t,
 	}
 	if r.Previous != "" {
 		ann[annPrevious] = r.Previous
@@ -110,7 +110,7 @@ func (r *Record) artifact() (push.Artifact, error) {
 		ann[annRollback] = "true"
 		ann[annUndoes] = r.Undoes
 	}
-	return push.Artifact{Data: append(data, '\n'), MediaType: push.MediaTypeInToto, Annotations: ann}, nil
+	return registry.Artifact{Data: append(data, '\n'), MediaType: registry.MediaTypeInToto, Annotations: ann}, nil
 }
 
 // Entry is a record as its manifest shows it: enough to walk a history
@@ -136,7 +136,7 @@ func parseEntry(ref v1.Hash, raw []byte) (*Entry, error) {
 		return nil, fmt.Errorf("record %s: %w", ref, err)
 	}
 	a := m.Annotations
-	if m.Subject == nil || a[push.AnnotationPredicateType] != PredicateType || len(m.Layers) != 1 {
+	if m.Subject == nil || a[registry.AnnotationPredicateType] != PredicateType || len(m.Layers) != 1 {
 		return nil, fmt.Errorf("%s is not a slipway promotion record", ref)
 	}
 	e := &Entry{Ref: ref, Digest: m.Subject.Digest, Environment: a[annEnvironment], Rollback: a[annRollback] == "true", statement: m.Layers[0]}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // image is everything one push sends, in the order it must land: blobs,
@@ -18,16 +20,9 @@ import (
 // artifacts that refer to them.
 type image struct {
 	root      v1.Descriptor
-	blobs     []blob
+	blobs     []registry.Blob
 	manifests []manifest
 	artifacts []artifact
-}
-
-// blob is content the registry stores by digest. open is called once per
-// upload attempt: a file, or a stream from the source registry.
-type blob struct {
-	desc v1.Descriptor
-	open func(ctx context.Context) (io.ReadCloser, error)
 }
 
 // manifest is a manifest's exact bytes: its digest is the hash of these.
@@ -134,7 +129,7 @@ func (r *layoutReader) addBlob(d v1.Descriptor) error {
 	if st.Size() != d.Size {
 		return fmt.Errorf("blob %s is %d bytes, the manifest says %d", d.Digest, st.Size(), d.Size)
 	}
-	r.img.blobs = append(r.img.blobs, blob{desc: d, open: func(context.Context) (io.ReadCloser, error) { return os.Open(p) }})
+	r.img.blobs = append(r.img.blobs, registry.Blob{Desc: d, Open: func(context.Context) (io.ReadCloser, error) { return os.Open(p) }})
 	return nil
 }
 

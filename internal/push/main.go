@@ -19,7 +19,8 @@ import (
 	"github.com/slipwayci/slipway/internal/ci"
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/record"
-	"github.com/slipwayci/slipway/internal/version"
+	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/text"
 )
 
 const usage = `usage: slipway push --to REPOSITORY [--to REPOSITORY]... [flags]
@@ -45,36 +46,43 @@ image among its subjects.
 Credentials: --username with --password-stdin; Docker's config.json
 (DOCKER_CONFIG), REGISTRY_AUTH_FILE and credential helpers; GitLab's
 CI_REGISTRY_USER/CI_REGISTRY_PASSWORD or CI_JOB_TOKEN for CI_REGISTRY;
-GITHUB_TOKEN for ghcr.io. SSL_CERT_FILE adds trusted CAs.
+GITHUB_TOKEN for ghcr.io. SSL_CERT_FILE adds trusted CAs. A registry
+without TLS needs --plain-http; --insecure-skip-tls-verify accepts any
+certificate but never falls back to plain HTTP.
 
 Flags:
 `
 
+// config is slipway push's command line, each flag bound to its field.
+type config struct {
+	dist                       string
+	to, tags, flavor, attach   cli.List
+	sbom, scanEvidence, dryRun bool
+	parallel                   int
+	dir                        string
+	reg                        registry.Flags
+}
+
+func (c *config) register(fs *flag.FlagSet) {
+	c.to.Comma = true
+	fs.StringVar(&c.dist, "dist", "dist", "`directory` with slipway.json and its image section")
+	fs.Var(&c.to, "to", "destination `repository`, e.g. ghcr.io/owner/app (repeatable)")
+	fs.Var(&c.tags, "tag", "tag `spec`, e.g. type=semver,pattern={{major}}.{{minor}} or a raw tag (repeatable)")
+	fs.Var(&c.flavor, "flavor", "metadata-action `flavor`: latest=auto|true|false, prefix=, suffix=, onlatest=")
+	fs.Var(&c.attach, "attach", "`FILE[:ARTIFACT_TYPE]` to attach to the image index as a referrer, e.g. dist/scan.intoto.json (repeatable)")
+	fs.BoolVar(&c.sbom, "sbom", true, "attach the image's SBOMs as OCI referrers")
+	fs.BoolVar(&c.scanEvidence, "scan-evidence", true, "attach DIST/"+ScanStatementFile+", the scan step's evidence, when it is there")
+	fs.IntVar(&c.parallel, "parallel", 4, "uploads at once per destination")
+	fs.StringVar(&c.dir, "dir", ".", "a `directory` in the git checkout, for the branch and tag outside CI")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "print the destinations and tags, push nothing")
+	c.reg.Register(fs, "the first --to's")
+}
+
 // Main runs the push step with the given process environment.
 func Main(ctx context.Context, env cli.Env) error {
 	fs := flag.NewFlagSet("slipway push", flag.ContinueOnError)
-	var (
-		dist          = fs.String("dist", "dist", "`directory` with slipway.json and its image section")
-		to            = cli.List{Comma: true}
-		tags          cli.List
-		flavor        cli.List
-		insecure      = cli.List{Comma: true}
-		attach        cli.List
-		username      = fs.String("username", "", "`user` to log in as, with --password-stdin")
-		passwordStdin = fs.Bool("password-stdin", false, "read the password for --username from standard input")
-		loginRegistry = fs.String("registry", "", "`registry` --username logs in to (default: the first --to's)")
-		sbom          = fs.Bool("sbom", true, "attach the image's SBOMs as OCI referrers")
-		scanEvidence  = fs.Bool("scan-evidence", true, "attach DIST/"+ScanStatementFile+", the scan step's evidence, when it is there")
-		parallel      = fs.Int("parallel", 4, "uploads at once per destination")
-		retries       = fs.Int("retries", DefaultBackoff.Retries, "times a failed request is retried, with backoff")
-		dir           = fs.String("dir", ".", "a `directory` in the git checkout, for the branch and tag outside CI")
-		dryRun        = fs.Bool("dry-run", false, "print the destinations and tags, push nothing")
-	)
-	fs.Var(&to, "to", "destination `repository`, e.g. ghcr.io/owner/app (repeatable)")
-	fs.Var(&tags, "tag", "tag `spec`, e.g. type=semver,pattern={{major}}.{{minor}} or a raw tag (repeatable)")
-	fs.Var(&flavor, "flavor", "metadata-action `flavor`: latest=auto|true|false, prefix=, suffix=, onlatest=")
-	fs.Var(&insecure, "insecure", "`registry` that may be reached over plain HTTP or unverified TLS (repeatable)")
-	fs.Var(&attach, "attach", "`FILE[:ARTIFACT_TYPE]` to attach to the image index as a referrer, e.g. dist/scan.intoto.json (repeatable)")
+	var c config
+	c.register(fs)
 	if done, err := cli.ParseFlags(fs, env, "push", usage); done {
 		return err
 	}
@@ -83,90 +91,49 @@ func Main(ctx context.Context, env cli.Env) error {
 	}
 	p, err := ci.Start(fs, ci.Options{
 		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir, Step: "push",
-	}, func() string { return filepath.Join(*dist, "push-summary.md") })
+	}, func() string { return filepath.Join(c.dist, "push-summary.md") })
 	if err != nil {
 		return cli.Usage(err)
 	}
 	// From here on a secret may be known: errors go out through the
 	// platform's masking stream, not as plain text.
-	err = run(ctx, env, p, runOptions{
-		dist: env.Resolve(*dist), distArg: *dist, to: to.Values, tags: tags.Values, flavor: flavor.Values,
-		insecure: insecure.Values, attach: attach.Values, username: *username, passwordStdin: *passwordStdin, registry: *loginRegistry,
-		sbom: *sbom, scanEvidence: *scanEvidence, parallel: *parallel, retries: *retries, dir: env.Resolve(*dir), dryRun: *dryRun,
-	})
-	if err == nil {
-		return nil
+	if err := run(ctx, env, p, &c); err != nil {
+		return &cli.Silent{Code: cli.ExitCode(p.Stderr(), "slipway push", err)}
 	}
-	return &cli.Silent{Code: cli.ExitCode(p.Stderr(), "slipway push", err)}
+	return nil
 }
 
-type runOptions struct {
-	dist, distArg       string
-	to, tags, flavor    []string
-	insecure, attach    []string
-	username, registry  string
-	passwordStdin, sbom bool
-	scanEvidence        bool
-	parallel, retries   int
-	dir                 string
-	dryRun              bool
-}
-
-func run(ctx context.Context, env cli.Env, p ci.Platform, ro runOptions) error {
-	if len(ro.to) == 0 {
+func run(ctx context.Context, env cli.Env, p ci.Platform, c *config) error {
+	if len(c.to.Values) == 0 {
 		return cli.Usagef("no destination: give --to REPOSITORY, e.g. --to ghcr.io/owner/app")
 	}
-	dests, err := parseDestinations(ro.to, ro.insecure, p.Stderr())
+	dests, err := parseDestinations(c.to.Values, c.reg.PlainHTTP.Values, p.Stderr())
 	if err != nil {
 		return cli.Usage(err)
 	}
-	if ro.passwordStdin && ro.username == "" {
-		return cli.Usagef("--password-stdin needs --username")
+	mode := c.reg.ProgressMode(p.Name(), env.Stderr, true)
+	progress := registry.NewProgress(p.Stderr(), mode, "pushing")
+	client, err := c.reg.Client(registry.Login{Env: env, Mask: p.Mask, Registry: dests[0].RegistryStr(), Warn: p.Stderr()})
+	if err != nil {
+		return err
 	}
-	// Each secret is announced to the platform once (on GitHub, each
-	// ::add-mask:: is a line of the log).
-	masked := map[string]bool{}
-	mask := func(s string) {
-		if s != "" && !masked[s] {
-			masked[s] = true
-			p.Mask(s)
-		}
-	}
-	var password string
-	if ro.passwordStdin {
-		data, err := io.ReadAll(io.LimitReader(env.Stdin, 64<<10))
-		if err != nil {
-			return fmt.Errorf("reading the password from standard input: %w", err)
-		}
-		password = strings.TrimRight(string(data), "\r\n")
-		if password == "" {
-			return cli.Usagef("--password-stdin: standard input is empty")
-		}
-		mask(password)
-	} else if ro.username != "" {
-		return cli.Usagef("--username needs --password-stdin; a password on the command line would show in process lists and logs")
-	}
-	loginReg := ro.registry
-	if loginReg == "" {
-		loginReg = dests[0].RegistryStr()
-	}
-
-	rec, err := record.Load(ro.dist)
+	dist := env.Resolve(c.dist)
+	rec, err := record.Load(dist)
 	if err != nil {
 		return cli.Usage(err)
 	}
 	if rec.Image == nil {
-		return cli.Usagef("%s has no image section; run slipway image first", filepath.Join(ro.distArg, record.File))
+		return cli.Usagef("%s has no image section; run slipway image first", filepath.Join(c.dist, record.File))
 	}
 	digest, err := v1.NewHash(rec.Image.Digest)
 	if err != nil {
 		return fmt.Errorf("reading the record's image digest: %w", err)
 	}
-	tc, warnings := tagContext(ctx, rec, p.Info(), env.Getenv, ro.dir, needGit(ro.tags))
+	tc, warnings := tagContext(ctx, rec, p.Info(), env.Getenv, env.Resolve(c.dir), needGit(c.tags.Values))
 	for _, w := range warnings {
 		p.Annotate(ci.Annotation{Severity: ci.Warning, Title: "slipway push", Message: w})
 	}
-	tagList, err := Tags(ro.tags, ro.flavor, tc)
+	tagList, err := Tags(c.tags.Values, c.flavor.Values, tc)
 	if err != nil {
 		return cli.Usage(err)
 	}
@@ -174,13 +141,13 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, ro runOptions) error {
 		fmt.Fprintln(p.Stderr(), "note: no tags apply to this run; pushing by digest only")
 	}
 	var atts []Attachment
-	if ro.sbom {
-		if atts, err = sbomAttachments(rec, ro.dist); err != nil {
+	if c.sbom {
+		if atts, err = sbomAttachments(rec, dist); err != nil {
 			return err
 		}
 	}
 	named := map[string]bool{}
-	for _, a := range ro.attach {
+	for _, a := range c.attach.Values {
 		att, err := fileAttachment(env.Dir, a, digest, rec)
 		if err != nil {
 			return cli.Usage(err)
@@ -190,7 +157,7 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, ro runOptions) error {
 	}
 	// The scan's evidence in dist goes along unasked, so promote's scan
 	// gate finds it; one left from a scan of another image is skipped.
-	if scan := filepath.Join(ro.dist, ScanStatementFile); ro.scanEvidence && !named[scan] {
+	if scan := filepath.Join(dist, ScanStatementFile); c.scanEvidence && !named[scan] {
 		if _, err := os.Stat(scan); err == nil {
 			att, err := fileAttachment(env.Dir, scan, digest, rec)
 			if err != nil {
@@ -200,47 +167,24 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, ro runOptions) error {
 			}
 		}
 	}
-	if ro.dryRun {
+	if c.dryRun {
 		for _, d := range dests {
 			fmt.Fprintf(p.Stdout(), "would push %s@%s with %d referrers, tags: %s\n", d, digest, len(atts), strings.Join(tagList, ", "))
 		}
 		return p.SetOutput("tags", strings.Join(tagList, ","))
 	}
 
-	// Go's own roots honour the process's SSL_CERT_FILE, and load it only
-	// when a certificate needs checking; a step run with an environment of
-	// its own (tests do) needs its file read here.
-	ca := env.Getenv("SSL_CERT_FILE")
-	if ca == os.Getenv("SSL_CERT_FILE") {
-		ca = ""
-	}
-	rt, err := NewTransport(TransportOptions{CAFile: ca, Insecure: ro.insecure, UserAgent: "slipway/" + version.String()})
-	if err != nil {
-		return cli.Usage(err)
-	}
-	keychain := Credentials{Registry: loginReg, Username: ro.username, Password: password, Getenv: env.Getenv, Mask: mask}.Keychain()
-	mode := "ci"
-	if p.Name() == "local" {
-		mode = "log"
-		if isTerminal(env.Stderr) {
-			mode = "tty"
-		}
-	}
-	b := DefaultBackoff
-	b.Retries = max(ro.retries, 0)
 	endGroup := p.Group(fmt.Sprintf("slipway push: %s", rec.Image.Digest))
 	results, pushErr := Push(ctx, Options{
-		Layout:      record.Path(ro.dist, rec.Image.Layout),
+		Layout:      record.Path(dist, rec.Image.Layout),
 		Digest:      digest,
 		Attachments: atts,
 		To:          dests,
 		Tags:        tagList,
-		Keychain:    keychain,
-		Transport:   rt,
-		Jobs:        ro.parallel,
-		Backoff:     b,
+		Registry:    client,
+		Jobs:        c.parallel,
 		MountFrom:   baseRepository(rec.Image.Base),
-		Progress:    newPrinter(p.Stderr(), mode),
+		Progress:    progress,
 	})
 	endGroup()
 	if results == nil {
@@ -255,21 +199,15 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, ro runOptions) error {
 // parseDestinations reads repositories, lowercased as registries require
 // (a GitHub owner often is not), refusing a tag or digest: tags come from
 // --tag.
-func parseDestinations(values, insecure []string, warn io.Writer) ([]name.Repository, error) {
+func parseDestinations(values, plainHTTP []string, warn io.Writer) ([]name.Repository, error) {
 	var out []name.Repository
 	seen := map[string]bool{}
 	for _, v := range values {
 		lower := strings.ToLower(v)
-		var opts []name.Option
-		for _, reg := range insecure {
-			if strings.HasPrefix(lower, strings.ToLower(reg)+"/") {
-				opts = append(opts, name.Insecure)
-			}
-		}
-		if _, err := name.NewTag(lower, append(opts, name.StrictValidation)...); err == nil || strings.Contains(lower, "@") {
+		if _, err := name.NewTag(lower, name.StrictValidation); err == nil || strings.Contains(lower, "@") {
 			return nil, fmt.Errorf("--to %s: give a repository without a tag or digest; tags come from --tag", v)
 		}
-		repo, err := name.NewRepository(lower, opts...)
+		repo, err := registry.ParseRepository(lower, plainHTTP)
 		if err != nil {
 			return nil, fmt.Errorf("--to %s: %w", v, err)
 		}
@@ -316,9 +254,9 @@ func sbomAttachments(rec *record.Record, dist string) ([]Attachment, error) {
 			if sum := sha256.Sum256(data); s.SHA256 != "" && hex.EncodeToString(sum[:]) != s.SHA256 {
 				return nil, fmt.Errorf("SBOM %s changed since slipway image wrote it; run slipway image again", s.Path)
 			}
-			mt := MediaTypeSPDX
+			mt := registry.MediaTypeSPDX
 			if strings.HasPrefix(s.Format, "cyclonedx") {
-				mt = MediaTypeCycloneDX
+				mt = registry.MediaTypeCycloneDX
 			}
 			out = append(out, Attachment{
 				Path: path, MediaType: mt, Subject: subject,
@@ -354,29 +292,25 @@ func fileAttachment(dir, spec string, index v1.Hash, rec *record.Record) (Attach
 	}
 	a := Attachment{Path: path, MediaType: mediaTypeOf(path, at), ArtifactType: at, Subject: index,
 		Annotations: map[string]string{"org.opencontainers.image.created": rec.Date}}
-	if a.MediaType == MediaTypeInToto {
+	if a.MediaType == registry.MediaTypeInToto {
 		pt, err := checkStatement(data, index, rec)
 		if err != nil {
 			return Attachment{}, fmt.Errorf("--attach %s: %w", spec, err)
 		}
-		a.Annotations[AnnotationPredicateType] = pt
+		a.Annotations[registry.AnnotationPredicateType] = pt
 	}
 	return a, nil
 }
 
-// AnnotationPredicateType notes an in-toto statement's predicate type on
-// its artifact, as cosign and oras do.
-const AnnotationPredicateType = "in-toto.io/predicate-type"
-
 func mediaTypeOf(path, artifactType string) string {
 	base := strings.ToLower(filepath.Base(path))
 	switch {
-	case strings.HasSuffix(base, ".intoto.json"), strings.HasSuffix(base, ".intoto.jsonl"), artifactType == MediaTypeInToto:
-		return MediaTypeInToto
+	case strings.HasSuffix(base, ".intoto.json"), strings.HasSuffix(base, ".intoto.jsonl"), artifactType == registry.MediaTypeInToto:
+		return registry.MediaTypeInToto
 	case strings.HasSuffix(base, ".spdx.json"):
-		return MediaTypeSPDX
+		return registry.MediaTypeSPDX
 	case strings.HasSuffix(base, ".cdx.json"), strings.Contains(base, "cyclonedx"):
-		return MediaTypeCycloneDX
+		return registry.MediaTypeCycloneDX
 	case artifactType != "":
 		return artifactType
 	case strings.HasSuffix(base, ".json"):
@@ -452,7 +386,7 @@ func Summary(rec *record.Record, digest v1.Hash, tags []string, results []Result
 	for _, r := range results {
 		res := "pushed"
 		if r.Err != nil {
-			res = "failed: " + oneLine(r.Err)
+			res = "failed: " + text.OneLine(r.Err.Error())
 		}
 		existing := fmt.Sprintf("%d (%s)", r.Stats.Existing, cli.HumanSize(r.Stats.ExistingBytes))
 		if r.Stats.ImageExisted {
@@ -468,13 +402,4 @@ func Summary(rec *record.Record, digest v1.Hash, tags []string, results []Result
 		})
 	}
 	return s
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // testDist writes a dist directory as slipway image leaves it: a record
@@ -276,45 +277,6 @@ func TestMainFailureMasksSecretsInTheError(t *testing.T) {
 	}
 }
 
-func TestMainRefusesPlainHTTPToRemoteRegistries(t *testing.T) {
-	g := &guard{allowed: map[string]bool{"insecure.example:5000": true, "lab.example": true}}
-	for host, want := range map[string]bool{
-		"127.0.0.1:5000":        true,
-		"localhost:5000":        true,
-		"[::1]:5000":            true,
-		"insecure.example:5000": true,
-		"lab.example:443":       true,
-		"registry.example:5000": false,
-		"10.0.0.5:5000":         false,
-	} {
-		insecure := g.isInsecure(host)
-		r := &http.Request{URL: mustURL(t, "http://"+host+"/v2/")}
-		allowed := insecure || isLoopback(r.URL.Hostname())
-		if allowed != want {
-			t.Errorf("plain HTTP to %s allowed=%v, want %v", host, allowed, want)
-		}
-	}
-	rt, err := NewTransport(TransportOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodGet, "http://registry.example:5000/v2/", nil)
-	if _, err := rt.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "refusing plain HTTP") {
-		t.Errorf("plain HTTP to a remote registry: %v", err)
-	}
-}
-
-func TestNewTransportReadsCAFile(t *testing.T) {
-	if _, err := NewTransport(TransportOptions{CAFile: filepath.Join(t.TempDir(), "none.pem")}); err == nil {
-		t.Error("a missing SSL_CERT_FILE was ignored")
-	}
-	junk := filepath.Join(t.TempDir(), "junk.pem")
-	os.WriteFile(junk, []byte("not a certificate"), 0o644)
-	if _, err := NewTransport(TransportOptions{CAFile: junk}); err == nil || !strings.Contains(err.Error(), "no PEM certificates") {
-		t.Errorf("a file without certificates: %v", err)
-	}
-}
-
 func TestSBOMChangedSinceImage(t *testing.T) {
 	dir, rec := testDist(t)
 	if err := os.WriteFile(filepath.Join(dir, "dist", rec.Image.Platforms[0].SBOMs[0].Path), []byte("{}"), 0o644); err != nil {
@@ -376,7 +338,7 @@ func TestMainAttachesAStatementAboutTheImage(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	r, err := Dial(context.Background(), repo(t, p.Host, "team/app"), DialOptions{Backoff: fast})
+	r, err := fastRegistry(t).Dial(context.Background(), repo(t, p.Host, "team/app"), registry.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +346,7 @@ func TestMainAttachesAStatementAboutTheImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(refs) != 1 || refs[0].ArtifactType != MediaTypeInToto || refs[0].Annotations[AnnotationPredicateType] != "https://slipway.dev/attestations/scan/v1" {
+	if len(refs) != 1 || refs[0].ArtifactType != registry.MediaTypeInToto || refs[0].Annotations[registry.AnnotationPredicateType] != "https://slipway.dev/attestations/scan/v1" {
 		t.Errorf("referrers of the index = %+v, want the statement with its predicate type", refs)
 	}
 
@@ -393,11 +355,11 @@ func TestMainAttachesAStatementAboutTheImage(t *testing.T) {
 	if stdout, stderr, code := runMain(t, dir, nil, "", "--to", auto, "--tag", "x", "--sbom=false"); code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	r, err = Dial(context.Background(), repo(t, p.Host, "team/auto"), DialOptions{Backoff: fast})
+	r, err = fastRegistry(t).Dial(context.Background(), repo(t, p.Host, "team/auto"), registry.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if refs, err = r.Referrers(context.Background(), mustHash(t, rec.Image.Digest)); err != nil || len(refs) != 1 || refs[0].ArtifactType != MediaTypeInToto {
+	if refs, err = r.Referrers(context.Background(), mustHash(t, rec.Image.Digest)); err != nil || len(refs) != 1 || refs[0].ArtifactType != registry.MediaTypeInToto {
 		t.Errorf("without --attach: referrers %+v, %v; want dist's scan statement", refs, err)
 	}
 
@@ -420,11 +382,11 @@ func TestAttachSpec(t *testing.T) {
 		}
 	}
 	for spec, want := range map[string][2]string{
-		"a.spdx.json":                   {MediaTypeSPDX, ""},
+		"a.spdx.json":                   {registry.MediaTypeSPDX, ""},
 		"notes.txt":                     {"application/octet-stream", ""},
 		"b.json":                        {"application/json", ""},
 		"b.json:application/vnd.x+json": {"application/vnd.x+json", "application/vnd.x+json"},
-		"a.spdx.json:application/vnd.y": {MediaTypeSPDX, "application/vnd.y"},
+		"a.spdx.json:application/vnd.y": {registry.MediaTypeSPDX, "application/vnd.y"},
 	} {
 		a, err := fileAttachment(dir, spec, mustHash(t, "sha256:"+strings.Repeat("a", 64)), rec)
 		if err != nil {

@@ -8,21 +8,19 @@
 package push
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // Options configure Push.
@@ -38,33 +36,18 @@ type Options struct {
 	Attachments []Attachment
 	To          []name.Repository
 	// Tags are written last, in every destination.
-	Tags     []string
-	Keychain authn.Keychain
-	// Transport carries every request; NewTransport makes one. Nil means
-	// http.DefaultTransport.
-	Transport http.RoundTripper
+	Tags []string
+	// Registry reaches the registries: credentials, transport, retries.
+	// Nil means anonymous, with no retries.
+	Registry *registry.Client
 	// Jobs is how many uploads run at once per destination (default 4).
-	Jobs    int
-	Backoff Backoff
+	Jobs int
 	// MountFrom lists repositories, such as the base image's, whose blobs
 	// may be mounted into a destination on the same registry.
 	MountFrom []name.Repository
-	// Progress hears what happens; nil for silence.
-	Progress Progress
-}
-
-// Progress hears what a push does. Its methods are called from many
-// goroutines at once.
-type Progress interface {
-	// Start announces a destination and the bytes it may have to upload.
-	Start(repo name.Repository, total int64)
-	// Bytes reports n bytes sent; negative when a failed attempt is taken
-	// back.
-	Bytes(repo name.Repository, n int64)
-	// Blob reports a blob present: uploaded, existing or mounted.
-	Blob(repo name.Repository, d v1.Descriptor, how string)
-	Retry(repo name.Repository, op string, err error, wait time.Duration)
-	Done(r Result)
+	// Progress hears what happens; nil for silence. Done hears
+	// ResultLine of each destination's result.
+	Progress registry.Progress
 }
 
 // Result is what happened at one destination.
@@ -101,14 +84,8 @@ type Stats struct {
 // alone so that the others can mount its blobs instead of uploading them
 // again.
 func Push(ctx context.Context, o Options) ([]Result, error) {
-	if o.Jobs <= 0 {
-		o.Jobs = 4
-	}
-	if o.Transport == nil {
-		o.Transport = http.DefaultTransport
-	}
-	if o.Keychain == nil {
-		o.Keychain = authn.NewMultiKeychain()
+	if err := o.defaults(); err != nil {
+		return nil, err
 	}
 	img, err := o.read(ctx)
 	if err != nil {
@@ -167,33 +144,27 @@ func (o *Options) read(ctx context.Context) (*image, error) {
 }
 
 // dialSource logs in to the source repository to read it.
-func (o *Options) dialSource(ctx context.Context) (*client, error) {
+func (o *Options) dialSource(ctx context.Context) (*registry.Repository, error) {
 	src := *o.From
-	auth, err := authn.Resolve(ctx, o.Keychain, src)
-	if err != nil {
-		return nil, fmt.Errorf("finding credentials for %s: %w", src, err)
-	}
-	c, err := dial(ctx, src, auth, o.Transport, []string{src.Scope(transport.PullScope)}, o.Backoff, func(op string, err error, wait time.Duration) {
+	return o.Registry.Dial(ctx, src, registry.DialOptions{OnRetry: func(op string, err error, wait time.Duration) {
 		if o.Progress != nil {
 			o.Progress.Retry(src, op, err, wait)
 		}
-	})
-	if err != nil {
-		return nil, explainAuth(err, src, auth == authn.Anonymous)
-	}
-	return c, nil
+	}})
 }
 
-// explainAuth says what to do about a 401.
-func explainAuth(err error, repo name.Repository, anonymous bool) error {
-	var se *statusError
-	if !errors.As(err, &se) || se.err.StatusCode != http.StatusUnauthorized {
-		return err
+func (o *Options) defaults() error {
+	if o.Jobs <= 0 {
+		o.Jobs = 4
 	}
-	if anonymous {
-		return fmt.Errorf("no credentials for %s (log in with docker login, or give --username and --password-stdin): %w", repo.RegistryStr(), err)
+	if o.Registry == nil {
+		c, err := registry.New(registry.Options{})
+		if err != nil {
+			return err
+		}
+		o.Registry = c
 	}
-	return fmt.Errorf("%s refused the credentials: %w", repo.RegistryStr(), err)
+	return nil
 }
 
 // registryState is what the destinations on one registry know of it:
@@ -222,11 +193,10 @@ type dest struct {
 	o      *Options
 	img    *image
 	repo   name.Repository
-	c      *client
+	c      *registry.Repository
 	shared *registryState
 	// mountFrom are the o.MountFrom repositories on this registry.
 	mountFrom []string
-	anonymous bool
 	stats     Stats
 	mu        sync.Mutex
 	retries   atomic.Int64
@@ -237,15 +207,14 @@ func (o *Options) pushTo(ctx context.Context, img *image, repo name.Repository, 
 	d := &dest{o: o, img: img, repo: repo, shared: shared}
 	res := Result{Repo: repo, Digest: img.root.Digest}
 	res.Referrers, res.Tags, res.Err = d.push(ctx)
-	res.Err = explainAuth(res.Err, repo, d.anonymous)
 	res.Stats = d.stats
 	res.Stats.Retries = int(d.retries.Load())
 	if d.c != nil {
-		res.Stats.Requests = d.c.requests.Load()
+		res.Stats.Requests = d.c.Requests()
 	}
 	res.Duration = time.Since(start)
 	if o.Progress != nil {
-		o.Progress.Done(res)
+		o.Progress.Done(repo, ResultLine(res))
 	}
 	return res
 }
@@ -257,21 +226,21 @@ func (d *dest) push(ctx context.Context) (referrers string, tags []string, err e
 	if d.o.Progress != nil {
 		var total int64
 		for _, b := range d.img.blobs {
-			total += b.desc.Size
+			total += b.Desc.Size
 		}
 		d.o.Progress.Start(d.repo, total)
 	}
 	// A registry accepts an index only when every manifest it lists is
 	// there, and a manifest only when its blobs are: if the index is
 	// here, so is the rest, and one request spares one per blob.
-	_, found, err := d.c.manifestDigest(ctx, d.img.root.Digest.String())
+	_, found, err := d.c.Resolve(ctx, d.img.root.Digest.String())
 	if err != nil {
 		return "", nil, err
 	}
 	if found {
 		d.stats.ImageExisted = true
 		for _, b := range d.img.blobs {
-			d.shared.add(b.desc.Digest, d.repo.RepositoryStr())
+			d.shared.add(b.Desc.Digest, d.repo.RepositoryStr())
 		}
 	} else {
 		if err := d.putBlobs(ctx, d.img.blobs); err != nil {
@@ -289,93 +258,82 @@ func (d *dest) push(ctx context.Context) (referrers string, tags []string, err e
 }
 
 func (d *dest) dial(ctx context.Context) error {
-	auth, err := authn.Resolve(ctx, d.o.Keychain, d.repo)
-	if err != nil {
-		return fmt.Errorf("finding credentials for %s: %w", d.repo, err)
-	}
-	d.anonymous = auth == authn.Anonymous
 	// A source on this registry comes first among the repositories to
 	// mount from: a promotion inside one registry moves no blob bytes.
 	from := d.o.MountFrom
 	if d.o.From != nil {
 		from = append([]name.Repository{*d.o.From}, from...)
 	}
-	scopes := []string{d.repo.Scope(transport.PushScope)}
-	for _, other := range append(append([]name.Repository{}, d.o.To...), from...) {
-		if other.RegistryStr() == d.repo.RegistryStr() && other.RepositoryStr() != d.repo.RepositoryStr() {
-			scopes = append(scopes, other.Scope(transport.PullScope))
-		}
-	}
 	for _, m := range from {
 		if m.RegistryStr() == d.repo.RegistryStr() && m.RepositoryStr() != d.repo.RepositoryStr() {
 			d.mountFrom = append(d.mountFrom, m.RepositoryStr())
 		}
 	}
-	d.c, err = dial(ctx, d.repo, auth, d.o.Transport, scopes, d.o.Backoff, func(op string, err error, wait time.Duration) {
-		d.retries.Add(1)
-		if d.o.Progress != nil {
-			d.o.Progress.Retry(d.repo, op, err, wait)
-		}
+	// Blobs may also be mounted from the other destinations on this
+	// registry, as they receive them.
+	var err error
+	d.c, err = d.o.Registry.Dial(ctx, d.repo, registry.DialOptions{
+		Push:      true,
+		MountFrom: append(slices.Clone(d.o.To), from...),
+		OnRetry: func(op string, err error, wait time.Duration) {
+			d.retries.Add(1)
+			if d.o.Progress != nil {
+				d.o.Progress.Retry(d.repo, op, err, wait)
+			}
+		},
+		OnBytes: func(n int64) {
+			if d.o.Progress != nil {
+				d.o.Progress.Bytes(d.repo, n)
+			}
+		},
 	})
-	if err != nil {
-		return err
-	}
-	d.c.onBytes = func(n int64) {
-		if d.o.Progress != nil {
-			d.o.Progress.Bytes(d.repo, n)
-		}
-	}
-	return nil
+	return err
 }
 
 // putBlobs makes every blob present, Jobs at a time. A blob that another
 // destination on this registry already holds is mounted from there without
 // a check; one that may be in a MountFrom repository is checked first, so a
 // rerun never uploads what landed before.
-func (d *dest) putBlobs(ctx context.Context, blobs []blob) error {
+func (d *dest) putBlobs(ctx context.Context, blobs []registry.Blob) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(d.o.Jobs)
 	for _, b := range blobs {
 		g.Go(func() error {
-			from, check := d.shared.holder(b.desc.Digest), false
+			from, check := d.shared.holder(b.Desc.Digest), false
 			if from == "" && len(d.mountFrom) > 0 {
 				from, check = d.mountFrom[0], true
 			}
 			if from == d.repo.RepositoryStr() {
 				from = ""
 			}
-			how, err := d.c.putBlob(ctx, b, from, check || from == "")
+			how, err := d.c.PutBlob(ctx, b, from, check || from == "")
 			if err != nil {
 				return err
 			}
-			d.count(b.desc, how)
-			d.shared.add(b.desc.Digest, d.repo.RepositoryStr())
+			d.count(b.Desc, how)
+			d.shared.add(b.Desc.Digest, d.repo.RepositoryStr())
 			return nil
 		})
 	}
 	return g.Wait()
 }
 
-func (d *dest) count(desc v1.Descriptor, how blobOutcome) {
+func (d *dest) count(desc v1.Descriptor, how registry.BlobOutcome) {
 	d.mu.Lock()
-	var word string
 	switch how {
-	case blobUploaded:
+	case registry.Uploaded:
 		d.stats.Uploaded++
 		d.stats.UploadedBytes += desc.Size
-		word = "uploaded"
-	case blobExisting:
+	case registry.Existing:
 		d.stats.Existing++
 		d.stats.ExistingBytes += desc.Size
-		word = "existing"
-	case blobMounted:
+	case registry.Mounted:
 		d.stats.Mounted++
 		d.stats.MountedBytes += desc.Size
-		word = "mounted"
 	}
 	d.mu.Unlock()
 	if d.o.Progress != nil {
-		d.o.Progress.Blob(d.repo, desc, word)
+		d.o.Progress.Blob(d.repo, desc, how)
 	}
 }
 
@@ -398,7 +356,7 @@ func (d *dest) putManifests(ctx context.Context) error {
 			continue
 		}
 		g.Go(func() error {
-			_, err := d.c.putManifest(gctx, m.desc.Digest.String(), m.desc.MediaType, m.raw)
+			err := d.c.PutManifest(gctx, m.desc.Digest.String(), m.desc.MediaType, m.raw)
 			d.wrote(1)
 			return err
 		})
@@ -407,7 +365,7 @@ func (d *dest) putManifests(ctx context.Context) error {
 		return err
 	}
 	for _, m := range indexes {
-		if _, err := d.c.putManifest(ctx, m.desc.Digest.String(), m.desc.MediaType, m.raw); err != nil {
+		if err := d.c.PutManifest(ctx, m.desc.Digest.String(), m.desc.MediaType, m.raw); err != nil {
 			return err
 		}
 		d.wrote(1)
@@ -439,44 +397,35 @@ func (d *dest) putArtifacts(ctx context.Context) (string, error) {
 		bySubject[s] = append(bySubject[s], a.manifest.desc)
 	}
 
-	var api, listed bool
-	lists := make([][]byte, len(subjects)) // each subject's referrers or fallback index
+	// listed[s] holds what was found referring to s, when it was looked.
+	var listed map[v1.Hash]map[v1.Hash]bool
 	present := map[v1.Hash]bool{}
 	if d.stats.ImageExisted {
-		first, ok, err := d.c.referrers(ctx, subjects[0])
-		if err != nil {
+		lists := make([][]v1.Descriptor, len(subjects))
+		// The first listing finds out whether the registry has the API,
+		// so that the others go straight to the right place.
+		var err error
+		if lists[0], err = d.c.Referrers(ctx, subjects[0]); err != nil {
 			return "", err
 		}
-		api, listed = ok, true
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(d.o.Jobs)
-		for i, s := range subjects {
+		for i, s := range subjects[1:] {
 			g.Go(func() error {
 				var err error
-				switch {
-				case api && i == 0:
-					lists[i] = first
-				case api:
-					lists[i], _, err = d.c.referrers(gctx, s)
-				default:
-					lists[i], err = d.c.getManifest(gctx, fallbackTag(s))
-				}
+				lists[i+1], err = d.c.Referrers(gctx, s)
 				return err
 			})
 		}
 		if err := g.Wait(); err != nil {
 			return "", err
 		}
-		for _, l := range lists {
-			if l == nil {
-				continue
-			}
-			idx, err := v1.ParseIndexManifest(bytes.NewReader(l))
-			if err != nil {
-				return "", fmt.Errorf("reading the referrers list: %w", err)
-			}
-			for _, m := range idx.Manifests {
+		listed = map[v1.Hash]map[v1.Hash]bool{}
+		for i, s := range subjects {
+			listed[s] = map[v1.Hash]bool{}
+			for _, m := range lists[i] {
 				present[m.Digest] = true
+				listed[s][m.Digest] = true
 			}
 		}
 	}
@@ -487,13 +436,13 @@ func (d *dest) putArtifacts(ctx context.Context) (string, error) {
 			missing = append(missing, a)
 		}
 	}
-	var blobs []blob
+	var blobs []registry.Blob
 	var children []manifest
 	seen := map[v1.Hash]bool{}
 	for _, a := range missing {
 		for _, b := range a.blobs {
-			if !seen[b.desc.Digest] {
-				seen[b.desc.Digest] = true
+			if !seen[b.Desc.Digest] {
+				seen[b.Desc.Digest] = true
 				blobs = append(blobs, b)
 			}
 		}
@@ -504,77 +453,54 @@ func (d *dest) putArtifacts(ctx context.Context) (string, error) {
 	}
 	// An artifact that is an index (rare) needs its manifests first.
 	for _, m := range children {
-		if _, err := d.c.putManifest(ctx, m.desc.Digest.String(), m.desc.MediaType, m.raw); err != nil {
+		if err := d.c.PutManifest(ctx, m.desc.Digest.String(), m.desc.MediaType, m.raw); err != nil {
 			return "", err
 		}
 		d.wrote(1)
 	}
-	var sawSubject atomic.Bool
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(d.o.Jobs)
 	for _, a := range missing {
 		g.Go(func() error {
-			hdr, err := d.c.putManifest(gctx, a.manifest.desc.Digest.String(), a.manifest.desc.MediaType, a.manifest.raw)
-			if err != nil {
+			if err := d.c.PutManifest(gctx, a.manifest.desc.Digest.String(), a.manifest.desc.MediaType, a.manifest.raw); err != nil {
 				return err
 			}
 			d.wrote(1)
 			d.mu.Lock()
 			d.stats.Artifacts++
 			d.mu.Unlock()
-			if hdr.Get("OCI-Subject") != "" {
-				sawSubject.Store(true)
-			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return "", err
 	}
-	if sawSubject.Load() {
-		api = true
-	} else if !listed {
-		_, ok, err := d.c.referrers(ctx, subjects[0])
-		if err != nil {
-			return "", err
-		}
-		api = ok
+	api, err := d.c.ReferrersAPI(ctx, subjects[0])
+	if err != nil {
+		return "", err
 	}
 	if api {
 		return "api", nil
 	}
-	return "tag", d.putFallbackTags(ctx, subjects, bySubject, lists, listed)
+	return "tag", d.putFallbackTags(ctx, subjects, bySubject, listed)
 }
 
-// putFallbackTags adds each subject's artifacts to its sha256-<hex> index,
-// read now unless listed already. Without conditional writes (distribution
-// 2.8 has none), two pushers adding to one subject at once can lose an
-// entry; rerunning either one restores it.
-func (d *dest) putFallbackTags(ctx context.Context, subjects []v1.Hash, bySubject map[v1.Hash][]v1.Descriptor, lists [][]byte, listed bool) error {
+// putFallbackTags adds each subject's artifacts to its sha256-<hex> index.
+// A subject whose listing showed them all is left alone, so an unchanged
+// re-push writes nothing.
+func (d *dest) putFallbackTags(ctx context.Context, subjects []v1.Hash, bySubject map[v1.Hash][]v1.Descriptor, listed map[v1.Hash]map[v1.Hash]bool) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(d.o.Jobs)
-	for i, s := range subjects {
+	for _, s := range subjects {
+		if l, ok := listed[s]; ok && !slices.ContainsFunc(bySubject[s], func(x v1.Descriptor) bool { return !l[x.Digest] }) {
+			continue
+		}
 		g.Go(func() error {
-			tag := fallbackTag(s)
-			raw := lists[i]
-			if !listed {
-				var err error
-				if raw, err = d.c.getManifest(ctx, tag); err != nil {
-					return err
-				}
+			wrote, err := d.c.AddReferrers(ctx, s, bySubject[s])
+			if wrote {
+				d.wrote(1)
 			}
-			next, changed, err := mergeReferrers(raw, bySubject[s])
-			if err != nil {
-				return fmt.Errorf("tag %s: %w", tag, err)
-			}
-			if !changed {
-				return nil
-			}
-			if _, err := d.c.putManifest(ctx, tag, types.OCIImageIndex, next); err != nil {
-				return err
-			}
-			d.wrote(1)
-			return nil
+			return err
 		})
 	}
 	return g.Wait()
@@ -590,7 +516,7 @@ func (d *dest) putTags(ctx context.Context) ([]string, error) {
 	for _, tag := range d.o.Tags {
 		g.Go(func() error {
 			if d.stats.ImageExisted {
-				h, found, err := d.c.manifestDigest(ctx, tag)
+				h, found, err := d.c.Resolve(ctx, tag)
 				if err != nil {
 					return err
 				}
@@ -598,7 +524,7 @@ func (d *dest) putTags(ctx context.Context) ([]string, error) {
 					return nil
 				}
 			}
-			if _, err := d.c.putManifest(ctx, tag, root.desc.MediaType, root.raw); err != nil {
+			if err := d.c.PutManifest(ctx, tag, root.desc.MediaType, root.raw); err != nil {
 				return err
 			}
 			d.wrote(1)

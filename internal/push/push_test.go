@@ -3,26 +3,22 @@ package push
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
+	memreg "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -30,10 +26,21 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/registrytest"
 )
 
-var fast = Backoff{Retries: 3, Initial: time.Millisecond, Max: 4 * time.Millisecond, MaxRetryAfter: 10 * time.Second}
+var fast = registry.Backoff{Retries: 3, Initial: time.Millisecond, Max: 4 * time.Millisecond, MaxRetryAfter: 10 * time.Second}
+
+// fastRegistry is a client that retries at once.
+func fastRegistry(t *testing.T) *registry.Client {
+	t.Helper()
+	c, err := registry.New(registry.Options{Backoff: fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 // testLayout writes a random two-image index into an OCI layout and
 // returns the directory and the index.
@@ -56,9 +63,9 @@ func testLayout(t *testing.T) (string, v1.ImageIndex) {
 
 // memRegistry serves the in-memory registry behind a recording, faulting
 // proxy and returns the proxy.
-func memRegistry(t *testing.T, opts ...registry.Option) *registrytest.Proxy {
+func memRegistry(t *testing.T, opts ...memreg.Option) *registrytest.Proxy {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(append(opts, registry.Logger(discardLogger()))...))
+	srv := httptest.NewServer(memreg.New(append(opts, memreg.Logger(discardLogger()))...))
 	t.Cleanup(srv.Close)
 	p, err := registrytest.NewProxy(srv.URL, registrytest.ProxyOptions{})
 	if err != nil {
@@ -87,7 +94,7 @@ func digestOf(t *testing.T, idx v1.ImageIndex) v1.Hash {
 }
 
 func options(t *testing.T, dir string, idx v1.ImageIndex, to ...name.Repository) Options {
-	return Options{Layout: dir, Digest: digestOf(t, idx), To: to, Tags: []string{"1.2.3", "latest"}, Backoff: fast}
+	return Options{Layout: dir, Digest: digestOf(t, idx), To: to, Tags: []string{"1.2.3", "latest"}, Registry: fastRegistry(t)}
 }
 
 // pulled fetches repo:tag with the library and checks it is whole.
@@ -319,7 +326,7 @@ func attachments(t *testing.T, idx v1.ImageIndex) []Attachment {
 	}
 	dir := t.TempDir()
 	var out []Attachment
-	for file, mt := range map[string]string{"a.spdx.json": MediaTypeSPDX, "a.cdx.json": MediaTypeCycloneDX} {
+	for file, mt := range map[string]string{"a.spdx.json": registry.MediaTypeSPDX, "a.cdx.json": registry.MediaTypeCycloneDX} {
 		p := filepath.Join(dir, file)
 		if err := os.WriteFile(p, []byte(`{"sbom":"`+file+`"}`), 0o644); err != nil {
 			t.Fatal(err)
@@ -332,7 +339,7 @@ func attachments(t *testing.T, idx v1.ImageIndex) []Attachment {
 
 func TestReferrersThroughTheAPI(t *testing.T) {
 	dir, idx := testLayout(t)
-	p := memRegistry(t, registry.WithReferrersSupport(true))
+	p := memRegistry(t, memreg.WithReferrersSupport(true))
 	dst := repo(t, p.Host, "app")
 	o := options(t, dir, idx, dst)
 	o.Attachments = attachments(t, idx)
@@ -369,7 +376,7 @@ func TestReferrersThroughTheAPI(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("referrers of the subject (-want +got):\n%s", diff)
 	}
-	if _, err := remote.Head(dst.Tag(fallbackTag(subject))); err == nil {
+	if _, err := remote.Head(dst.Tag(registry.FallbackTag(subject))); err == nil {
 		t.Error("a fallback tag was written to a registry with the referrers API")
 	}
 }
@@ -388,7 +395,7 @@ func TestReferrersThroughTheFallbackTag(t *testing.T) {
 		t.Errorf("referrers = %q, want the tag fallback", res[0].Referrers)
 	}
 	subject := o.Attachments[0].Subject
-	desc, err := remote.Get(dst.Tag(fallbackTag(subject)))
+	desc, err := remote.Get(dst.Tag(registry.FallbackTag(subject)))
 	if err != nil {
 		t.Fatalf("fallback tag: %v", err)
 	}
@@ -431,32 +438,6 @@ func TestReferrersThroughTheFallbackTag(t *testing.T) {
 	}
 }
 
-func TestMergeReferrersKeepsOthers(t *testing.T) {
-	mine := v1.Descriptor{MediaType: "application/vnd.oci.image.manifest.v1+json", Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, Size: 10, ArtifactType: MediaTypeSPDX}
-	theirs := v1.Descriptor{MediaType: "application/vnd.oci.image.manifest.v1+json", Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("b", 64)}, Size: 11, ArtifactType: "application/vnd.dev.cosign"}
-	first, changed, err := mergeReferrers(nil, []v1.Descriptor{theirs})
-	if err != nil || !changed {
-		t.Fatalf("new index: changed=%v err=%v", changed, err)
-	}
-	next, changed, err := mergeReferrers(first, []v1.Descriptor{mine})
-	if err != nil || !changed {
-		t.Fatalf("adding: changed=%v err=%v", changed, err)
-	}
-	var idx v1.IndexManifest
-	if err := json.Unmarshal(next, &idx); err != nil {
-		t.Fatal(err)
-	}
-	if len(idx.Manifests) != 2 || idx.Manifests[0].Digest != theirs.Digest || idx.MediaType != "application/vnd.oci.image.index.v1+json" {
-		t.Errorf("merged index = %+v", idx)
-	}
-	if _, changed, _ := mergeReferrers(next, []v1.Descriptor{mine, theirs}); changed {
-		t.Error("merging what is there already reports a change")
-	}
-	if _, _, err := mergeReferrers([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json"}`), nil); err == nil {
-		t.Error("a fallback tag holding something else is not an error")
-	}
-}
-
 func TestReadLayoutRefusesBrokenLayouts(t *testing.T) {
 	dir, idx := testLayout(t)
 	d := digestOf(t, idx)
@@ -470,7 +451,7 @@ func TestReadLayoutRefusesBrokenLayouts(t *testing.T) {
 	if len(img.blobs) != 6 || len(img.manifests) != 3 || img.manifests[2].desc.Digest != d {
 		t.Errorf("read %d blobs and %d manifests, root last; got root %s", len(img.blobs), len(img.manifests), img.manifests[len(img.manifests)-1].desc.Digest)
 	}
-	victim := img.blobs[3].desc.Digest
+	victim := img.blobs[3].Desc.Digest
 	if err := os.Remove(filepath.Join(dir, "blobs", "sha256", victim.Hex)); err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +482,7 @@ type recorder struct {
 	bytes   int64
 	blobs   map[string]int
 	retries int
-	done    []Result
+	done    []string
 }
 
 func (r *recorder) Start(name.Repository, int64) {}
@@ -510,9 +491,9 @@ func (r *recorder) Bytes(_ name.Repository, n int64) {
 	r.bytes += n
 	r.mu.Unlock()
 }
-func (r *recorder) Blob(_ name.Repository, _ v1.Descriptor, how string) {
+func (r *recorder) Blob(_ name.Repository, _ v1.Descriptor, how registry.BlobOutcome) {
 	r.mu.Lock()
-	r.blobs[how]++
+	r.blobs[how.String()]++
 	r.mu.Unlock()
 }
 func (r *recorder) Retry(name.Repository, string, error, time.Duration) {
@@ -520,9 +501,9 @@ func (r *recorder) Retry(name.Repository, string, error, time.Duration) {
 	r.retries++
 	r.mu.Unlock()
 }
-func (r *recorder) Done(res Result) {
+func (r *recorder) Done(_ name.Repository, line string) {
 	r.mu.Lock()
-	r.done = append(r.done, res)
+	r.done = append(r.done, line)
 	r.mu.Unlock()
 }
 
@@ -540,93 +521,6 @@ func TestProgressCountsBytesOnce(t *testing.T) {
 	if rec.bytes != res[0].Stats.UploadedBytes || rec.blobs["uploaded"] != 6 || rec.retries != 1 || len(rec.done) != 1 {
 		t.Errorf("progress heard %d bytes (want %d), blobs %v, %d retries, %d done", rec.bytes, res[0].Stats.UploadedBytes, rec.blobs, rec.retries, len(rec.done))
 	}
-}
-
-func TestRetryable(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		err   error
-		want  bool
-		after time.Duration
-	}{
-		{"503 with Retry-After", status(503, "7"), true, 7 * time.Second},
-		{"429", status(429, ""), true, 0},
-		{"408", status(408, ""), true, 0},
-		{"501 is for good", status(501, ""), false, 0},
-		{"404", status(404, ""), false, 0},
-		{"401", status(401, ""), false, 0},
-		{"dropped mid-response", &url.Error{Op: "Put", URL: "x", Err: io.ErrUnexpectedEOF}, true, 0},
-		{"dropped before the response", &url.Error{Op: "Put", URL: "x", Err: io.EOF}, true, 0},
-		{"refused", &url.Error{Op: "Head", URL: "x", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, true, 0},
-		{"bad request", errors.New("parsing something"), false, 0},
-		{"reset", errors.New("read tcp: connection reset by peer"), true, 0},
-		{"cancelled", context.Canceled, false, 0},
-		{"x509", errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority"), false, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ok, after := retryable(tc.err)
-			if ok != tc.want || after != tc.after {
-				t.Errorf("retryable = %v, %s; want %v, %s", ok, after, tc.want, tc.after)
-			}
-		})
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"":                              0,
-		"3":                             3 * time.Second,
-		"-1":                            0,
-		"soon":                          0,
-		"Fri, 02 Jan 2026 03:04:35 GMT": 30 * time.Second,
-		"Fri, 02 Jan 2026 03:00:00 GMT": 0,
-	} {
-		if got := parseRetryAfter(in, now); got != want {
-			t.Errorf("parseRetryAfter(%q) = %s, want %s", in, got, want)
-		}
-	}
-}
-
-func TestBackoffWaitIsBoundedAndJittered(t *testing.T) {
-	b := Backoff{Initial: 100 * time.Millisecond, Max: time.Second}
-	seen := map[time.Duration]bool{}
-	for n := range 12 {
-		for range 20 {
-			w := b.wait(n)
-			ceil := min(100*time.Millisecond<<n, time.Second)
-			if w < ceil/2 || w > ceil {
-				t.Fatalf("wait(%d) = %s, want within [%s, %s]", n, w, ceil/2, ceil)
-			}
-			seen[w] = true
-		}
-	}
-	if len(seen) < 10 {
-		t.Errorf("only %d distinct waits: no jitter", len(seen))
-	}
-}
-
-func TestBackoffGivesUpOnLongRetryAfter(t *testing.T) {
-	b := Backoff{Retries: 3, MaxRetryAfter: time.Second}
-	calls := 0
-	err := b.do(context.Background(), nil, func() error { calls++; return status(429, "3600") })
-	if calls != 1 || err == nil || !strings.Contains(err.Error(), "retry after 1h0m0s") {
-		t.Errorf("calls=%d err=%v; want one call and a clear refusal", calls, err)
-	}
-}
-
-// status is the error a registry answer with code gives.
-func status(code int, retryAfter string) error {
-	resp := &http.Response{
-		StatusCode: code,
-		Header:     http.Header{},
-		Body:       io.NopCloser(strings.NewReader("")),
-		Request:    &http.Request{Method: http.MethodPut, URL: &url.URL{Scheme: "https", Host: "r.example", Path: "/v2/"}},
-	}
-	if retryAfter != "" {
-		resp.Header.Set("Retry-After", retryAfter)
-	}
-	return checkResponse(resp)
 }
 
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }

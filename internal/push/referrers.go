@@ -3,7 +3,6 @@ package push
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // Attachment is a file published as an OCI artifact that refers to one of
@@ -27,22 +28,6 @@ type Attachment struct {
 	Annotations map[string]string
 }
 
-// Media types of the files slipway attaches.
-const (
-	MediaTypeSPDX      = "application/spdx+json"
-	MediaTypeCycloneDX = "application/vnd.cyclonedx+json"
-	MediaTypeInToto    = "application/vnd.in-toto+json"
-)
-
-// emptyConfig is the OCI 1.1 empty descriptor: the config of an artifact
-// that has none, "{}".
-var emptyConfig = v1.Descriptor{
-	MediaType: "application/vnd.oci.empty.v1+json",
-	Size:      2,
-	Digest:    v1.Hash{Algorithm: "sha256", Hex: "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},
-	Data:      []byte("{}"),
-}
-
 // artifact is a manifest that refers to one of the image's manifests
 // (or to another artifact): an attachment made ready to push, or one
 // read from a source repository. children are the manifests an artifact
@@ -51,7 +36,7 @@ type artifact struct {
 	subject  v1.Descriptor
 	manifest manifest
 	children []manifest
-	blobs    []blob
+	blobs    []registry.Blob
 }
 
 // buildArtifacts turns attachments into artifact manifests whose subjects
@@ -84,7 +69,7 @@ func buildArtifacts(img *image, atts []Attachment) ([]artifact, error) {
 			Digest:      h,
 			Annotations: map[string]string{"org.opencontainers.image.title": filepath.Base(path)},
 		}
-		art, err := newArtifact(subject, blob{desc: layer, open: func(context.Context) (io.ReadCloser, error) { return os.Open(path) }}, a.ArtifactType, a.Annotations)
+		art, err := newArtifact(subject, registry.Blob{Desc: layer, Open: func(context.Context) (io.ReadCloser, error) { return os.Open(path) }}, a.ArtifactType, a.Annotations)
 		if err != nil {
 			return nil, err
 		}
@@ -93,80 +78,22 @@ func buildArtifacts(img *image, atts []Attachment) ([]artifact, error) {
 	return out, nil
 }
 
-// newArtifact wraps one layer in an OCI 1.1 artifact manifest: the
-// artifactType (default the layer's media type), the empty config, the
-// layer, the subject and the annotations.
-func newArtifact(subject v1.Descriptor, layer blob, artifactType string, annotations map[string]string) (artifact, error) {
-	if artifactType == "" {
-		artifactType = string(layer.desc.MediaType)
-	}
-	m := v1.Manifest{
-		SchemaVersion: 2,
-		MediaType:     types.OCIManifestSchema1,
-		ArtifactType:  artifactType,
-		Config:        emptyConfig,
-		Layers:        []v1.Descriptor{layer.desc},
-		Subject:       &subject,
-		Annotations:   annotations,
-	}
-	raw, err := json.Marshal(m)
+// newArtifact wraps one layer in an OCI 1.1 artifact manifest (see
+// registry.ArtifactManifest), with the blobs it needs pushed first.
+func newArtifact(subject v1.Descriptor, layer registry.Blob, artifactType string, annotations map[string]string) (artifact, error) {
+	raw, desc, err := registry.ArtifactManifest(subject, layer.Desc, artifactType, annotations)
 	if err != nil {
 		return artifact{}, err
 	}
-	mh, msize, err := v1.SHA256(bytes.NewReader(raw))
-	if err != nil {
-		return artifact{}, err
-	}
+	empty := registry.EmptyConfig()
 	return artifact{
-		subject: subject,
-		manifest: manifest{
-			desc: v1.Descriptor{MediaType: types.OCIManifestSchema1, Size: msize, Digest: mh, ArtifactType: artifactType, Annotations: annotations},
-			raw:  raw,
-		},
-		blobs: []blob{
-			{desc: emptyConfig, open: func(context.Context) (io.ReadCloser, error) {
-				return io.NopCloser(bytes.NewReader(emptyConfig.Data)), nil
+		subject:  subject,
+		manifest: manifest{desc: desc, raw: raw},
+		blobs: []registry.Blob{
+			{Desc: empty, Open: func(context.Context) (io.ReadCloser, error) {
+				return io.NopCloser(bytes.NewReader(empty.Data)), nil
 			}},
 			layer,
 		},
 	}, nil
-}
-
-// fallbackTag is where the OCI 1.1 distribution spec keeps the referrers
-// of subject on a registry without the referrers API: an index tagged
-// <alg>-<hex>.
-func fallbackTag(subject v1.Hash) string {
-	return subject.Algorithm + "-" + subject.Hex
-}
-
-// mergeReferrers adds the descriptors in add that the fallback index raw
-// (nil if there is none yet) lacks, keeping whatever others put there. It
-// returns the new index and whether it differs from raw.
-func mergeReferrers(raw []byte, add []v1.Descriptor) ([]byte, bool, error) {
-	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
-	if raw != nil {
-		if err := json.Unmarshal(raw, &idx); err != nil {
-			return nil, false, fmt.Errorf("reading the referrers fallback index: %w", err)
-		}
-		if idx.MediaType != types.OCIImageIndex {
-			return nil, false, fmt.Errorf("the referrers fallback tag holds %q, not an OCI image index", idx.MediaType)
-		}
-	}
-	have := map[v1.Hash]bool{}
-	for _, d := range idx.Manifests {
-		have[d.Digest] = true
-	}
-	changed := raw == nil
-	for _, d := range add {
-		if !have[d.Digest] {
-			idx.Manifests = append(idx.Manifests, d)
-			have[d.Digest] = true
-			changed = true
-		}
-	}
-	if !changed {
-		return raw, false, nil
-	}
-	out, err := json.Marshal(idx)
-	return out, true, err
 }

@@ -10,11 +10,17 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // maxReferrerDepth bounds how far referrers of referrers are followed: a
-// signature of an attestation of an image is two levels down.
-const maxReferrerDepth = 4
+// signature of an attestation of an image is two levels down. maxArtifacts
+// bounds what one copy carries along, whatever each listing holds.
+const (
+	maxReferrerDepth = 4
+	maxArtifacts     = 10000
+)
 
 // readRemote reads the image with digest d from the repository c speaks
 // to, with every artifact that refers to its manifests, and to those
@@ -22,21 +28,21 @@ const maxReferrerDepth = 4
 // records travel with the image. Manifests are read now and checked
 // against their digests; blobs are streamed from the source when a
 // destination needs them, and never when it can mount them.
-func readRemote(ctx context.Context, c *client, d v1.Hash, jobs int) (*image, error) {
+func readRemote(ctx context.Context, c *registry.Repository, d v1.Hash, jobs int) (*image, error) {
 	r := &remoteReader{c: c, img: &image{}, seen: map[v1.Hash]bool{}}
 	root, err := r.visit(ctx, v1.Descriptor{Digest: d})
 	if err != nil {
-		return nil, fmt.Errorf("reading %s@%s: %w", c.repo, d, err)
+		return nil, fmt.Errorf("reading %s@%s: %w", c.Name(), d, err)
 	}
 	r.img.root = root
 	if r.img.artifacts, err = readReferrers(ctx, c, r.img.manifests, jobs); err != nil {
-		return nil, fmt.Errorf("reading what refers to %s@%s: %w", c.repo, d, err)
+		return nil, fmt.Errorf("reading what refers to %s@%s: %w", c.Name(), d, err)
 	}
 	return r.img, nil
 }
 
 type remoteReader struct {
-	c    *client
+	c    *registry.Repository
 	img  *image
 	seen map[v1.Hash]bool
 	// first is a manifest read before the walk began, so it is not read
@@ -54,11 +60,11 @@ func (r *remoteReader) visit(ctx context.Context, d v1.Descriptor) (v1.Descripto
 	} else {
 		var found bool
 		var err error
-		if raw, mt, found, err = r.c.fetchManifest(ctx, d.Digest.String()); err != nil {
+		if raw, mt, found, err = r.c.Manifest(ctx, d.Digest.String()); err != nil {
 			return d, err
 		}
 		if !found {
-			return d, fmt.Errorf("manifest %s is not in %s", d.Digest, r.c.repo)
+			return d, fmt.Errorf("manifest %s is not in %s", d.Digest, r.c.Name())
 		}
 	}
 	if d.MediaType == "" {
@@ -92,7 +98,7 @@ func (r *remoteReader) visit(ctx context.Context, d v1.Descriptor) (v1.Descripto
 				continue
 			}
 			r.seen[b.Digest] = true
-			r.img.blobs = append(r.img.blobs, blob{desc: b, open: r.opener(b.Digest)})
+			r.img.blobs = append(r.img.blobs, registry.Blob{Desc: b, Open: r.opener(b.Digest)})
 		}
 	}
 	r.img.manifests = append(r.img.manifests, manifest{desc: d, raw: raw})
@@ -101,14 +107,14 @@ func (r *remoteReader) visit(ctx context.Context, d v1.Descriptor) (v1.Descripto
 
 func (r *remoteReader) opener(h v1.Hash) func(context.Context) (io.ReadCloser, error) {
 	c := r.c
-	return func(ctx context.Context) (io.ReadCloser, error) { return c.openBlob(ctx, h) }
+	return func(ctx context.Context) (io.ReadCloser, error) { return c.OpenBlob(ctx, h) }
 }
 
 // readReferrers follows the referrers of manifests, level by level, and
 // reads each artifact found. An entry whose manifest is gone, or that does
 // not name the subject it is listed under, is no evidence of anything and
 // is left behind.
-func readReferrers(ctx context.Context, c *client, manifests []manifest, jobs int) ([]artifact, error) {
+func readReferrers(ctx context.Context, c *registry.Repository, manifests []manifest, jobs int) ([]artifact, error) {
 	var subjects []v1.Descriptor
 	seen := map[v1.Hash]bool{}
 	for _, m := range manifests {
@@ -123,7 +129,7 @@ func readReferrers(ctx context.Context, c *client, manifests []manifest, jobs in
 		for i, s := range subjects {
 			g.Go(func() error {
 				var err error
-				lists[i], err = c.listReferrers(gctx, s.Digest)
+				lists[i], err = c.Referrers(gctx, s.Digest)
 				return err
 			})
 		}
@@ -141,6 +147,9 @@ func readReferrers(ctx context.Context, c *client, manifests []manifest, jobs in
 					jobsAt = append(jobsAt, job{s, d})
 				}
 			}
+		}
+		if n := len(out) + len(jobsAt); n > maxArtifacts {
+			return nil, fmt.Errorf("more than %d artifacts refer to the image; slipway copies at most that many", maxArtifacts)
 		}
 		arts := make([]*artifact, len(jobsAt))
 		g, gctx = errgroup.WithContext(ctx)
@@ -170,8 +179,8 @@ func readReferrers(ctx context.Context, c *client, manifests []manifest, jobs in
 
 // readArtifact reads one referrer of subject as listed by desc; nil if it
 // is dangling or refers to something else.
-func readArtifact(ctx context.Context, c *client, subject, desc v1.Descriptor) (*artifact, error) {
-	raw, mt, found, err := c.fetchManifest(ctx, desc.Digest.String())
+func readArtifact(ctx context.Context, c *registry.Repository, subject, desc v1.Descriptor) (*artifact, error) {
+	raw, mt, found, err := c.Manifest(ctx, desc.Digest.String())
 	if err != nil || !found {
 		return nil, err
 	}

@@ -11,10 +11,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
+	memreg "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // seeded pushes a random index with two SBOMs on its first image into
@@ -29,7 +30,7 @@ func seeded(t *testing.T, src name.Repository) (Options, string) {
 		t.Fatal(err)
 	}
 	// A signature of the first SBOM: a referrer of a referrer.
-	r, err := Dial(context.Background(), src, DialOptions{Push: true, Backoff: fast})
+	r, err := fastRegistry(t).Dial(context.Background(), src, registry.DialOptions{Push: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func seeded(t *testing.T, src name.Repository) (Options, string) {
 	if err != nil || len(refs) != 2 {
 		t.Fatalf("seeded referrers: %v %v", refs, err)
 	}
-	if _, err := r.Attach(context.Background(), refs[0], Artifact{Data: []byte("sig"), MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json"}); err != nil {
+	if _, err := r.Attach(context.Background(), refs[0], registry.Artifact{Data: []byte("sig"), MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json"}); err != nil {
 		t.Fatal(err)
 	}
 	// The in-memory registry lists the config's media type; the
@@ -56,7 +57,7 @@ func seeded(t *testing.T, src name.Repository) (Options, string) {
 // referrerTypes lists the artifact types referring to subject in repo.
 func referrerTypes(t *testing.T, repo name.Repository, subject v1.Hash) []string {
 	t.Helper()
-	r, err := Dial(context.Background(), repo, DialOptions{Backoff: fast})
+	r, err := fastRegistry(t).Dial(context.Background(), repo, registry.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +79,11 @@ func referrerTypes(t *testing.T, repo name.Repository, subject v1.Hash) []string
 func TestCopyBetweenRegistriesCarriesReferrers(t *testing.T) {
 	for _, api := range []bool{false, true} {
 		t.Run(map[bool]string{false: "fallback tag", true: "referrers API"}[api], func(t *testing.T) {
-			srcReg, dstReg := memRegistry(t, registry.WithReferrersSupport(api)), memRegistry(t)
+			srcReg, dstReg := memRegistry(t, memreg.WithReferrersSupport(api)), memRegistry(t)
 			src, dst := repo(t, srcReg.Host, "staging/app"), repo(t, dstReg.Host, "prod/app")
 			seed, signed := seeded(t, src)
 
-			res, err := Push(context.Background(), Options{From: &src, Digest: seed.Digest, To: []name.Repository{dst}, Tags: []string{"prod"}, Backoff: fast})
+			res, err := Push(context.Background(), Options{From: &src, Digest: seed.Digest, To: []name.Repository{dst}, Tags: []string{"prod"}, Registry: fastRegistry(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +92,7 @@ func TestCopyBetweenRegistriesCarriesReferrers(t *testing.T) {
 			if s.Uploaded != 10 || s.Artifacts != 3 {
 				t.Errorf("stats = %+v, want 10 blobs uploaded once (6 of the image, 2 SBOMs, the signature, the empty config) and 3 artifacts", s)
 			}
-			want := []string{MediaTypeCycloneDX, MediaTypeSPDX, signed + " <- application/vnd.dev.sigstore.bundle.v0.3+json"}
+			want := []string{registry.MediaTypeCycloneDX, registry.MediaTypeSPDX, signed + " <- application/vnd.dev.sigstore.bundle.v0.3+json"}
 			slices.Sort(want)
 			subject := seed.Attachments[0].Subject
 			if diff := cmp.Diff(want, referrerTypes(t, dst, subject)); diff != "" {
@@ -112,7 +113,7 @@ func TestCopyBetweenRegistriesCarriesReferrers(t *testing.T) {
 
 			// A second copy finds everything there and writes nothing.
 			dstReg.Reset()
-			if _, err := Push(context.Background(), Options{From: &src, Digest: seed.Digest, To: []name.Repository{dst}, Tags: []string{"prod"}, Backoff: fast}); err != nil {
+			if _, err := Push(context.Background(), Options{From: &src, Digest: seed.Digest, To: []name.Repository{dst}, Tags: []string{"prod"}, Registry: fastRegistry(t)}); err != nil {
 				t.Fatal(err)
 			}
 			for _, q := range dstReg.Requests() {
@@ -128,7 +129,7 @@ func TestCopyRefusesWhatTheSourceDoesNotHave(t *testing.T) {
 	reg := memRegistry(t)
 	src, dst := repo(t, reg.Host, "a"), repo(t, reg.Host, "b")
 	missing := v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}
-	_, err := Push(context.Background(), Options{From: &src, Digest: missing, To: []name.Repository{dst}, Backoff: fast})
+	_, err := Push(context.Background(), Options{From: &src, Digest: missing, To: []name.Repository{dst}, Registry: fastRegistry(t)})
 	if err == nil || !strings.Contains(err.Error(), "is not in "+src.String()) {
 		t.Errorf("err = %v", err)
 	}
@@ -137,7 +138,7 @@ func TestCopyRefusesWhatTheSourceDoesNotHave(t *testing.T) {
 func TestCopyChecksManifestDigests(t *testing.T) {
 	// A source registry that answers for one image manifest with bytes of
 	// its own.
-	reg := registry.New(registry.Logger(discardLogger()))
+	reg := memreg.New(memreg.Logger(discardLogger()))
 	var victim string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if victim != "" && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/manifests/"+victim) {
@@ -152,50 +153,8 @@ func TestCopyChecksManifestDigests(t *testing.T) {
 	src, dst := repo(t, host, "a"), repo(t, memRegistry(t).Host, "b")
 	seed, _ := seeded(t, src)
 	victim = seed.Attachments[0].Subject.String()
-	_, err := Push(context.Background(), Options{From: &src, Digest: seed.Digest, To: []name.Repository{dst}, Backoff: fast})
+	_, err := Push(context.Background(), Options{From: &src, Digest: seed.Digest, To: []name.Repository{dst}, Registry: fastRegistry(t)})
 	if err == nil || !strings.Contains(err.Error(), "the registry sent content with digest") {
 		t.Errorf("err = %v, want the tampered manifest refused", err)
-	}
-}
-
-func TestAttachMergesWithConcurrentWriters(t *testing.T) {
-	reg := memRegistry(t)
-	dst := repo(t, reg.Host, "app")
-	seed, _ := seeded(t, dst)
-	r, err := Dial(context.Background(), dst, DialOptions{Push: true, Backoff: fast})
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject := v1.Descriptor{MediaType: types.OCIImageIndex, Digest: seed.Digest}
-	done := make(chan v1.Descriptor, 8)
-	for i := range 8 {
-		go func() {
-			d, err := r.Attach(context.Background(), subject, Artifact{Data: []byte{byte(i)}, MediaType: "application/x-test", Annotations: map[string]string{"n": string(rune('a' + i))}})
-			if err != nil {
-				t.Error(err)
-			}
-			done <- d
-		}()
-	}
-	var want []string
-	for range 8 {
-		want = append(want, (<-done).Digest.String())
-	}
-	ds, err := r.Referrers(context.Background(), seed.Digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, d := range ds {
-		got = append(got, d.Digest.String())
-	}
-	slices.Sort(want)
-	slices.Sort(got)
-	if diff := cmp.Diff(want, got); diff != "" {
-		raw, _ := json.Marshal(ds)
-		t.Errorf("referrers after 8 concurrent attachments (-want +got):\n%s\n%s", diff, raw)
-	}
-	if _, err := remote.Head(dst.Tag(fallbackTag(seed.Digest))); err != nil {
-		t.Errorf("no fallback tag: %v", err)
 	}
 }

@@ -18,14 +18,16 @@ import (
 // DefaultTags is used when no --tag is given: a release v1.2.3 gives 1.2.3,
 // 1.2, 1 and latest; a branch its name, a pull request pr-N, a scheduled run
 // nightly, and every commit sha-<short>.
-var DefaultTags = []string{
-	"type=schedule",
-	"type=semver,pattern={{version}}",
-	"type=semver,pattern={{major}}.{{minor}}",
-	"type=semver,pattern={{major}}",
-	"type=ref,event=branch",
-	"type=ref,event=pr",
-	"type=sha",
+func DefaultTags() []string {
+	return []string{
+		"type=schedule",
+		"type=semver,pattern={{version}}",
+		"type=semver,pattern={{major}}.{{minor}}",
+		"type=semver,pattern={{major}}",
+		"type=ref,event=branch",
+		"type=ref,event=pr",
+		"type=sha",
+	}
 }
 
 // TagContext is what tags are computed from: the commit and how CI came to
@@ -87,7 +89,7 @@ type flavor struct {
 // priority first.
 func Tags(specs, flavorSpecs []string, c TagContext) ([]string, error) {
 	if len(specs) == 0 {
-		specs = DefaultTags
+		specs = DefaultTags()
 	}
 	fl, err := parseFlavor(flavorSpecs)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"unicode"
+
+	"github.com/slipwayci/slipway/internal/text"
 )
 
 // NewTextHandler returns the text format: a table for a terminal or a log.
@@ -66,7 +68,7 @@ func Headline(r *Report) string {
 	if img := r.Scan.Image; img != nil {
 		s := "image " + clean(img.Name, 80)
 		if img.Digest != "" {
-			s += "@" + shortDigest(img.Digest)
+			s += "@" + text.ShortDigest(img.Digest)
 		}
 		var platforms []string
 		for _, p := range img.Platforms {
@@ -123,7 +125,7 @@ func CountsLine(c Counts) string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, strings.ToLower(string(s))))
 		}
 	}
-	line := fmt.Sprintf("%d %s", c.Total(), plural(c.Total(), "finding"))
+	line := fmt.Sprintf("%d %s", c.Total(), text.Plural(c.Total(), "finding"))
 	if len(parts) > 0 {
 		line += ": " + strings.Join(parts, ", ")
 	}
@@ -206,20 +208,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
-}
-
-func shortDigest(d string) string {
-	if _, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
-		return d[:len(d)-len(hex)] + hex[:12]
-	}
-	return d
 }
 
 // sortedScanners lists scanner names in the order they should appear.

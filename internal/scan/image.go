@@ -14,12 +14,11 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/slipwayci/slipway/internal/registry"
 )
 
 // Image is one platform's image, opened for the scanners.
@@ -36,11 +35,11 @@ type Image struct {
 }
 
 // OpenImage opens an OCI image layout (oci:DIR, or oci:DIR@sha256:… for
-// one of its manifests) or a registry reference, and returns the images
-// to scan: every platform's of an index (evidence about an index must
-// cover each of them), or only platform's if given. dir resolves a
-// relative layout path.
-func OpenImage(ctx context.Context, ref, platform, dir string) ([]*Image, error) {
+// one of its manifests) or a registry reference, read through reg (nil:
+// anonymously), and returns the images to scan: every platform's of an
+// index (evidence about an index must cover each of them), or only
+// platform's if given. dir resolves a relative layout path.
+func OpenImage(ctx context.Context, reg *registry.Client, ref, platform, dir string) ([]*Image, error) {
 	var want *v1.Platform
 	if platform != "" {
 		p, err := v1.ParsePlatform(platform)
@@ -52,11 +51,17 @@ func OpenImage(ctx context.Context, ref, platform, dir string) ([]*Image, error)
 	if layoutDir, ok := strings.CutPrefix(ref, "oci:"); ok {
 		return openLayout(layoutDir, ref, dir, want)
 	}
-	r, err := name.ParseReference(ref)
+	if reg == nil {
+		var err error
+		if reg, err = registry.New(registry.Options{Backoff: registry.DefaultBackoff()}); err != nil {
+			return nil, err
+		}
+	}
+	r, err := reg.ParseReference(ref)
 	if err != nil {
 		return nil, fmt.Errorf("parsing image reference %q: %w", ref, err)
 	}
-	desc, err := remote.Get(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	desc, err := reg.Get(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s: %w", ref, err)
 	}

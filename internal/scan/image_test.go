@@ -58,7 +58,7 @@ func TestOpenImageLayoutPicksThePlatform(t *testing.T) {
 		{"linux/amd64", []string{"linux/amd64"}},
 		{"", []string{"linux/amd64", "linux/arm64"}}, // every platform, not the attestation
 	} {
-		imgs, err := OpenImage(context.Background(), "oci:image", tc.platform, dir)
+		imgs, err := OpenImage(context.Background(), nil, "oci:image", tc.platform, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,14 +73,14 @@ func TestOpenImageLayoutPicksThePlatform(t *testing.T) {
 			t.Errorf("--platform %q: opened %v, want %v", tc.platform, got, tc.want)
 		}
 	}
-	if _, err := OpenImage(context.Background(), "oci:image", "linux/s390x", dir); err == nil || !strings.Contains(err.Error(), "has no linux/s390x image (it has linux/amd64, linux/arm64") {
+	if _, err := OpenImage(context.Background(), nil, "oci:image", "linux/s390x", dir); err == nil || !strings.Contains(err.Error(), "has no linux/s390x image (it has linux/amd64, linux/arm64") {
 		t.Errorf("missing platform: %v", err)
 	}
-	if _, err := OpenImage(context.Background(), "oci:missing", "", dir); err == nil {
+	if _, err := OpenImage(context.Background(), nil, "oci:missing", "", dir); err == nil {
 		t.Error("opening a missing layout succeeded")
 	}
 	// A manifest of the layout, by digest.
-	imgs, err := OpenImage(context.Background(), "oci:image@"+want.String(), "linux/arm64", dir)
+	imgs, err := OpenImage(context.Background(), nil, "oci:image@"+want.String(), "linux/arm64", dir)
 	if err != nil || len(imgs) != 1 || imgs[0].Manifest != digests["linux/arm64"].String() || imgs[0].Name != "oci:image" {
 		t.Errorf("oci:image@digest = %+v, %v", imgs, err)
 	}
@@ -97,7 +97,7 @@ func TestOpenImageFromRegistry(t *testing.T) {
 	if err := remote.WriteIndex(ref, idx); err != nil {
 		t.Fatal(err)
 	}
-	imgs, err := OpenImage(context.Background(), ref.String(), "linux/arm64", "")
+	imgs, err := OpenImage(context.Background(), nil, ref.String(), "linux/arm64", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestOpenImageFromRegistry(t *testing.T) {
 	if img := imgs[0]; len(imgs) != 1 || img.Digest != want.String() || img.Manifest != digests["linux/arm64"].String() || img.Name != ref.String() {
 		t.Errorf("opened %+v, want index %s", imgs, want)
 	}
-	if _, err := OpenImage(context.Background(), "UPPER/case::bad", "", ""); err == nil {
+	if _, err := OpenImage(context.Background(), nil, "UPPER/case::bad", "", ""); err == nil {
 		t.Error("a bad reference opened")
 	}
 }

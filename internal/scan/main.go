@@ -9,22 +9,25 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/mod/modfile"
 
 	"github.com/slipwayci/slipway/internal/ci"
 	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/gitinfo"
 	"github.com/slipwayci/slipway/internal/policy"
 	"github.com/slipwayci/slipway/internal/record"
 	"github.com/slipwayci/slipway/internal/redact"
+	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/report"
 	"github.com/slipwayci/slipway/internal/safefile"
 	"github.com/slipwayci/slipway/internal/scan/govulncheck"
+	"github.com/slipwayci/slipway/internal/text"
 )
 
 const usage = `usage: slipway scan [flags]
@@ -53,27 +56,8 @@ const (
 // Main runs the scan step with the given process environment.
 func Main(ctx context.Context, env cli.Env) (err error) {
 	fs := flag.NewFlagSet("slipway scan", flag.ContinueOnError)
-	var (
-		image    = fs.String("image", "", "`image` to scan: oci:DIR[@digest], a registry reference, or none (default: the image in --out, if any)")
-		platform = fs.String("platform", "", "`os/arch` of the one image to scan in an index (default every platform; the evidence then covers only this one)")
-		dir      = fs.String("dir", ".", "`directory` of the Go module to scan from source, or none")
-		out      = fs.String("out", "dist", "output `directory`: findings.json, scan.intoto.json, and where the image is looked for")
-		from     = fs.String("from", "", "render this findings.json `file` instead of scanning")
-		failOn   = fs.String("fail-on", "high", "lowest `severity` that fails the step (exit 3): critical, high, medium, low, unknown or none")
-		reach    = fs.Bool("reachable-only", false, "with --fail-on, let pass what govulncheck shows is not called")
-		unknown  = fs.String("fail-unknown", string(policy.UnknownCalled), "what a vulnerability no database grades does: called (fails if called or linked and fixed upstream) or never (ranks below low)")
-		shown    = fs.String("report-severity", "unknown", "lowest `severity` the formats, summary and annotations show")
-		waivers  = fs.String("waivers", "", "waiver `file` (default "+policy.WaiversFile+" in the repository, if present)")
-		vulndb   = fs.String("vulndb", govulncheck.DefaultDB, "govulncheck's database `URL`: https://… or file:///dir")
-		cacheDir = fs.String("cache-dir", "", "`directory` caching trivy's database (default trivy's, ~/.cache/trivy)")
-		offline  = fs.Bool("offline", false, "download nothing: trivy uses the database in --cache-dir, govulncheck needs --vulndb file://…")
-		formats  = cli.List{Comma: true}
-		scanners = cli.List{Comma: true}
-		dbRepos  = cli.List{Comma: true}
-	)
-	fs.Var(&formats, "format", "`FORMAT`[=FILE] to print or write, repeatable or comma-separated: "+strings.Join(report.FormatNames(), ", "))
-	fs.Var(&scanners, "scanners", "`scanners` to run (default all): "+strings.Join(AllScanners, ", "))
-	fs.Var(&dbRepos, "db-repository", "OCI `repository` of trivy's database, e.g. a mirror (repeatable, tried in order)")
+	var c config
+	c.register(fs)
 	if done, err := cli.ParseFlags(fs, env, "scan", usage); done {
 		return err
 	}
@@ -83,30 +67,57 @@ func Main(ctx context.Context, env cli.Env) (err error) {
 
 	p, err := ci.Start(fs, ci.Options{
 		Getenv: env.Getenv, Stdout: env.Stdout, Stderr: env.Stderr, Dir: env.Dir, Step: "scan",
-	}, func() string { return filepath.Join(*out, SummaryFile) })
+	}, func() string { return filepath.Join(c.out, SummaryFile) })
 	// From here on every error goes out through the platform's stream:
 	// it may quote a waiver, a scanner's output or a registry's.
 	defer func() { err = cli.Reported(p.Stderr(), "slipway scan", err) }()
 	if err != nil {
 		return cli.Usage(err)
 	}
+	cli.Renamed(fs, p.Stderr())
 	// A database URL may carry a login: what quotes it is masked, and
 	// what records it records it without (redact.URL).
-	for _, u := range append([]string{*vulndb}, dbRepos.Values...) {
+	for _, u := range append([]string{c.vulndb}, c.dbRepos.Values...) {
 		for _, s := range redact.Secrets(u) {
 			p.Mask(s)
 		}
 	}
-	c, err := configure(env, config{
-		image: *image, platform: *platform, dir: *dir, out: *out, from: *from,
-		failOn: *failOn, reachableOnly: *reach, unknown: *unknown, shown: *shown, waivers: *waivers,
-		vulndb: *vulndb, cacheDir: *cacheDir, offline: *offline,
-		formats: formats.Values, scanners: scanners.Values, dbRepos: dbRepos.Values,
-	})
+	cfg, err := configure(env, c)
 	if err != nil {
 		return cli.Usage(err)
 	}
-	return c.run(ctx, env, p)
+	// From here on a secret may be known: errors go out through the
+	// platform's masking stream, not as plain text.
+	if err := cfg.run(ctx, env, p); err != nil {
+		var silent *cli.Silent
+		if errors.As(err, &silent) {
+			return err
+		}
+		return &cli.Silent{Code: cli.ExitCode(p.Stderr(), "slipway scan", err)}
+	}
+	return nil
+}
+
+func (c *config) register(fs *flag.FlagSet) {
+	c.formats.Comma, c.scanners.Comma, c.dbRepos.Comma = true, true, true
+	fs.StringVar(&c.image, "image", "", "`image` to scan: oci:DIR[@digest], a registry reference, or none (default: the image in --dist, if any)")
+	fs.StringVar(&c.platform, "platform", "", "`os/arch` of the one image to scan in an index (default every platform; the evidence then covers only this one)")
+	fs.StringVar(&c.dir, "dir", ".", "`directory` of the Go module to scan from source, or none")
+	fs.StringVar(&c.out, "dist", "dist", "`directory` for findings.json and scan.intoto.json, where the image is looked for")
+	cli.Alias(fs, "out", "dist")
+	fs.StringVar(&c.from, "from", "", "render this findings.json `file` instead of scanning")
+	fs.StringVar(&c.failOn, "fail-on", "high", "lowest `severity` that fails the step (exit 3): critical, high, medium, low, unknown or none")
+	fs.BoolVar(&c.reachableOnly, "reachable-only", false, "with --fail-on, let pass what govulncheck shows is not called")
+	fs.StringVar(&c.unknown, "fail-unknown", string(policy.UnknownCalled), "what a vulnerability no database grades does: called (fails if called or linked and fixed upstream) or never (ranks below low)")
+	fs.StringVar(&c.shown, "report-severity", "unknown", "lowest `severity` the formats, summary and annotations show")
+	fs.StringVar(&c.waivers, "waivers", "", "waiver `file` (default "+policy.WaiversFile+" in the repository, if present)")
+	fs.StringVar(&c.vulndb, "vulndb", govulncheck.DefaultDB, "govulncheck's database `URL`: https://… or file:///dir")
+	fs.StringVar(&c.cacheDir, "cache-dir", "", "`directory` caching trivy's database (default trivy's, ~/.cache/trivy)")
+	fs.BoolVar(&c.offline, "offline", false, "download nothing: trivy uses the database in --cache-dir, govulncheck needs --vulndb file://…")
+	fs.Var(&c.formats, "format", "`FORMAT`[=FILE] to print or write, repeatable or comma-separated: "+strings.Join(report.FormatNames(), ", "))
+	fs.Var(&c.scanners, "scanners", "`scanners` to run (default all): "+strings.Join(AllScanners, ", "))
+	fs.Var(&c.dbRepos, "db-repository", "OCI `repository` of trivy's database, e.g. a mirror (repeatable, tried in order)")
+	c.reg.Register(fs, "the image's")
 }
 
 // config is the command line, checked and resolved by configure.
@@ -115,7 +126,8 @@ type config struct {
 	failOn, shown, waivers, unknown string
 	vulndb, cacheDir                string
 	reachableOnly, offline          bool
-	formats, scanners, dbRepos      []string
+	formats, scanners, dbRepos      cli.List
+	reg                             registry.Flags
 
 	workDir, root string
 	sourceDir     bool // scan the module in dir
@@ -137,19 +149,19 @@ func configure(env cli.Env, c config) (*config, error) {
 	if c.minShown, err = report.ParseSeverity(c.shown); err != nil {
 		return nil, fmt.Errorf("--report-severity: %w", err)
 	}
-	for _, f := range c.formats {
+	for _, f := range c.formats.Values {
 		o, err := report.ParseOutput(f)
 		if err != nil {
 			return nil, fmt.Errorf("--format: %w", err)
 		}
 		c.outputs = append(c.outputs, o)
 	}
-	for _, s := range c.scanners {
+	for _, s := range c.scanners.Values {
 		if !slices.Contains(AllScanners, s) {
 			return nil, fmt.Errorf("--scanners: unknown scanner %q (want %s)", s, strings.Join(AllScanners, ", "))
 		}
 	}
-	if c.offline && strings.HasPrefix(c.vulndb, "http") && (len(c.scanners) == 0 || slices.Contains(c.scanners, Govulncheck)) {
+	if c.offline && strings.HasPrefix(c.vulndb, "http") && (len(c.scanners.Values) == 0 || slices.Contains(c.scanners.Values, Govulncheck)) {
 		return nil, fmt.Errorf("--offline: govulncheck needs a local database, --vulndb file:///dir")
 	}
 	c.workDir = env.Dir
@@ -254,11 +266,11 @@ func (c *config) scan(ctx context.Context, env cli.Env, p ci.Platform) (*report.
 	o := Options{
 		Root:     c.root,
 		Record:   rec,
-		Scanners: c.scanners,
+		Scanners: c.scanners.Values,
 		VulnDB:   c.vulndb,
 		Env:      env.Environ,
 		ImageOptions: ImageOptions{
-			CacheDir: c.cacheDir, DBRepositories: c.dbRepos, Offline: c.offline, Log: p.Stderr(),
+			CacheDir: c.cacheDir, DBRepositories: c.dbRepos.Values, Offline: c.offline, Log: p.Stderr(),
 		},
 		Commit: p.Info().Commit,
 		Log:    p.Stderr(),
@@ -267,7 +279,7 @@ func (c *config) scan(ctx context.Context, env cli.Env, p ci.Platform) (*report.
 		o.Commit = rec.Commit
 	}
 	if o.Commit == "" {
-		o.Commit = headCommit(ctx, c.root)
+		o.Commit = gitinfo.Head(ctx, c.root)
 	}
 	if c.sourceDir {
 		o.Dir = c.dir
@@ -280,7 +292,13 @@ func (c *config) scan(ctx context.Context, env cli.Env, p ci.Platform) (*report.
 		ref = defaultImage(c.out, rec)
 	}
 	if ref != "" && ref != "none" {
-		if o.Images, err = OpenImage(ctx, ref, c.platform, env.Dir); err != nil {
+		var reg *registry.Client
+		if !strings.HasPrefix(ref, "oci:") {
+			if reg, err = c.reg.Client(registry.Login{Env: env, Mask: p.Mask, Registry: imageRegistry(ref), Warn: p.Stderr()}); err != nil {
+				return nil, nil, err
+			}
+		}
+		if o.Images, err = OpenImage(ctx, reg, ref, c.platform, env.Dir); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -382,7 +400,7 @@ func (c *config) shownReport(rep *report.Report) *report.Report {
 }
 
 // rel shows a path relative to the working directory when it is inside it.
-func (c *config) rel(p string) string { return rel(c.workDir, p) }
+func (c *config) rel(p string) string { return text.Rel(c.workDir, p) }
 
 func readFindings(file string) (*report.Report, error) {
 	f, err := os.Open(file)
@@ -421,16 +439,13 @@ func repoRoot(start, fallback string) string {
 	}
 }
 
-// headCommit is the commit checked out at root, if it is a git checkout.
-func headCommit(ctx context.Context, root string) string {
-	if _, err := os.Stat(filepath.Join(root, ".git")); err != nil {
-		return ""
-	}
-	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--verify", "-q", "HEAD").Output()
+// imageRegistry is the registry ref names, for --username.
+func imageRegistry(ref string) string {
+	r, err := name.ParseReference(ref)
 	if err != nil {
 		return ""
 	}
-	return strings.TrimSpace(string(out))
+	return r.Context().RegistryStr()
 }
 
 func resolve(base, p string) string {
@@ -440,11 +455,5 @@ func resolve(base, p string) string {
 	return filepath.Join(base, p)
 }
 
-// rel makes p relative to root, with forward slashes.
-func rel(root, p string) string {
-	r, err := filepath.Rel(root, p)
-	if err != nil || strings.HasPrefix(r, "..") {
-		return filepath.ToSlash(p)
-	}
-	return filepath.ToSlash(r)
-}
+// rel is text.Rel, for the scanners' paths in scan.go.
+func rel(root, p string) string { return text.Rel(root, p) }

@@ -25,8 +25,8 @@ import (
 	"github.com/slipwayci/slipway/internal/attest"
 	"github.com/slipwayci/slipway/internal/ci"
 	"github.com/slipwayci/slipway/internal/provenance"
-	"github.com/slipwayci/slipway/internal/push"
 	"github.com/slipwayci/slipway/internal/record"
+	slipreg "github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/registrytest"
 	"github.com/slipwayci/slipway/internal/sign"
 	"github.com/slipwayci/slipway/internal/sigstoretest"
@@ -78,7 +78,11 @@ func pushImage(t *testing.T, r *registrytest.Registry, path string) image {
 	}
 	im, _ := idx.IndexManifest()
 	raw, _ := idx.RawManifest()
-	client, err := push.Dial(t.Context(), repo, push.DialOptions{Push: true})
+	reg, err := slipreg.New(slipreg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := reg.Dial(t.Context(), repo, slipreg.DialOptions{Push: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +92,7 @@ func pushImage(t *testing.T, r *registrytest.Registry, path string) image {
 		platforms: im.Manifests,
 		// The one line that ties signing to the registry client.
 		attach: sign.AttachFunc(func(ctx context.Context, s v1.Descriptor, data []byte, mt, at string, ann map[string]string) (v1.Descriptor, error) {
-			return client.Attach(ctx, s, push.Artifact{Data: data, MediaType: mt, ArtifactType: at, Annotations: ann})
+			return client.Attach(ctx, s, slipreg.Artifact{Data: data, MediaType: mt, ArtifactType: at, Annotations: ann})
 		}),
 	}
 	return out

@@ -18,7 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/slipwayci/slipway/internal/push"
+	slipreg "github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/sign"
 )
 
@@ -54,12 +54,16 @@ func TestPublishShape(t *testing.T) {
 	st, _ := sign.ImageStatement(h)
 	bundle := mustSign(t, signer, st)
 
-	client, err := push.Dial(t.Context(), repo, push.DialOptions{Push: true})
+	reg, err := slipreg.New(slipreg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := reg.Dial(t.Context(), repo, slipreg.DialOptions{Push: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	attach := sign.AttachFunc(func(ctx context.Context, s v1.Descriptor, data []byte, mt, at string, ann map[string]string) (v1.Descriptor, error) {
-		return client.Attach(ctx, s, push.Artifact{Data: data, MediaType: mt, ArtifactType: at, Annotations: ann})
+		return client.Attach(ctx, s, slipreg.Artifact{Data: data, MediaType: mt, ArtifactType: at, Annotations: ann})
 	})
 	created := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 	desc, err := sign.Publish(t.Context(), attach, subject, bundle, created)

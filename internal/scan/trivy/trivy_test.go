@@ -97,7 +97,7 @@ func TestScanLayout(t *testing.T) {
 	dir := t.TempDir()
 	bin := scantest.BuildApp(t, t.TempDir())
 	digest := scantest.Layout(t, filepath.Join(dir, "image"), scantest.Image(t, scantest.ImageFiles(t, bin)))
-	imgs, err := scan.OpenImage(context.Background(), "oci:image", "", dir)
+	imgs, err := scan.OpenImage(context.Background(), nil, "oci:image", "", dir)
 	if err != nil {
 		t.Fatal(err)
 	}

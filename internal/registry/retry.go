@@ -1,4 +1,4 @@
-package push
+package registry
 
 import (
 	"context"
@@ -29,7 +29,12 @@ type Backoff struct {
 }
 
 // DefaultBackoff waits about 0.5, 1, 2, 4 and 8 seconds.
-var DefaultBackoff = Backoff{Retries: 5, Initial: 500 * time.Millisecond, Max: 10 * time.Second, MaxRetryAfter: 2 * time.Minute}
+func DefaultBackoff() Backoff {
+	return Backoff{Retries: DefaultRetries, Initial: 500 * time.Millisecond, Max: 10 * time.Second, MaxRetryAfter: 2 * time.Minute}
+}
+
+// DefaultRetries is how many times DefaultBackoff retries.
+const DefaultRetries = 5
 
 // statusError is a registry's error response, with its Retry-After. It
 // unwraps to the library's *transport.Error, which parses the registry's
@@ -79,10 +84,7 @@ func retryable(err error) (bool, time.Duration) {
 	}
 	var se *statusError
 	if errors.As(err, &se) {
-		switch c := se.err.StatusCode; {
-		case c == http.StatusRequestTimeout, c == http.StatusTooManyRequests:
-			return true, se.retryAfter
-		case c >= 500 && c != http.StatusNotImplemented && c != http.StatusHTTPVersionNotSupported:
+		if retryableStatus(se.err.StatusCode) {
 			return true, se.retryAfter
 		}
 		return false, 0
@@ -106,8 +108,22 @@ func retryable(err error) (bool, time.Duration) {
 	// the request again with its body spent, which a new attempt mends.
 	msg := err.Error()
 	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "server closed") ||
+		strings.Contains(msg, stalledWords) ||
 		strings.Contains(msg, "broken pipe") || strings.Contains(msg, "transport connection broken") ||
 		strings.Contains(msg, "with Body length"), 0
+}
+
+// retryableStatus reports whether an answer with status code c may be
+// different next time: timeouts, rate limits and server errors, except
+// those that say the server never will.
+func retryableStatus(c int) bool {
+	switch {
+	case c == http.StatusRequestTimeout, c == http.StatusTooManyRequests:
+		return true
+	case c >= 500 && c != http.StatusNotImplemented && c != http.StatusHTTPVersionNotSupported:
+		return true
+	}
+	return false
 }
 
 // wait is the pause before retry n (0-based): Initial·2ⁿ capped at Max,
@@ -158,4 +174,67 @@ func (b Backoff) do(ctx context.Context, onRetry func(err error, wait time.Durat
 		case <-t.C:
 		}
 	}
+}
+
+// retrying retries the idempotent requests that go-containerregistry's
+// remote sends for image and scan, as Backoff.do retries an operation:
+// the same errors, Retry-After honoured, within the context. A request
+// with a body it cannot replay goes once. When the retries run out on an
+// error status, the last answer is returned unread, for the caller to read
+// the registry's message from.
+type retrying struct {
+	inner   http.RoundTripper
+	backoff Backoff
+	// timeout bounds the tries of one request; each try is bounded by the
+	// transport's watchdog.
+	timeout time.Duration
+	onRetry func(op string, err error, wait time.Duration)
+}
+
+func (t *retrying) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody && r.GetBody == nil {
+		return t.inner.RoundTrip(r)
+	}
+	op := r.Method + " " + r.URL.Path
+	var last *http.Response
+	tries := 0
+	// The deadline ends the waits between tries, not the request's own
+	// context: an answer's body is read after RoundTrip returns.
+	ctx, cancel := context.WithTimeout(r.Context(), t.timeout)
+	defer cancel()
+	err := t.backoff.do(ctx, func(err error, wait time.Duration) {
+		if t.onRetry != nil {
+			t.onRetry(op, err, wait)
+		}
+	}, func() error {
+		if last != nil {
+			drain(last)
+			last = nil
+		}
+		req := r
+		if tries++; tries > 1 && r.GetBody != nil {
+			body, err := r.GetBody()
+			if err != nil {
+				return err
+			}
+			req = r.Clone(r.Context())
+			req.Body = body
+		}
+		resp, err := t.inner.RoundTrip(req)
+		if err != nil {
+			return err
+		}
+		last = resp
+		if retryableStatus(resp.StatusCode) {
+			return &statusError{
+				err:        &transport.Error{StatusCode: resp.StatusCode, Request: resp.Request},
+				retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+			}
+		}
+		return nil
+	})
+	if last != nil {
+		return last, nil
+	}
+	return nil, err
 }
