@@ -375,11 +375,11 @@ func renderTags(env *Environment, d v1.Hash, ann map[string]string) ([]string, e
 	for _, t := range env.Tags {
 		tmpl, err := template.New("tag").Option("missingkey=error").Parse(t)
 		if err != nil {
-			return nil, fmt.Errorf("tag template %q: %w", t, err)
+			return nil, templateError(t, err)
 		}
 		var b strings.Builder
 		if err := tmpl.Execute(&b, data); err != nil {
-			return nil, fmt.Errorf("tag template %q: %w", t, err)
+			return nil, templateError(t, err)
 		}
 		// Rendered values are sanitised as push sanitises its tags:
 		// 1.2.3+dirty becomes 1.2.3-dirty, feature/x becomes feature-x.
