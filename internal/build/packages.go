@@ -29,6 +29,10 @@ type module struct {
 var errNotModule = errors.New("not inside a Go module")
 
 func findModule(ctx context.Context, goCmd, dir string, env []string) (module, error) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		// A directory that is not there never will be by retrying.
+		return module{}, fault.Optionf("dir", "%s is not a directory; give {option} the directory of your module", dir)
+	}
 	cmd := exec.CommandContext(ctx, goCmd, "env", "GOMOD")
 	cmd.Dir, cmd.Env = dir, env
 	out, err := cmd.Output()

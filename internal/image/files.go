@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"path/filepath"
 	"sort"
@@ -287,6 +288,9 @@ func fileEntries(context string, f File, has, made map[string]bool) (_ *tree, _ 
 	}()
 	from := filepath.ToSlash(src)
 	st, err := t.root.Stat(src)
+	if errors.Is(err, fs.ErrNotExist) && !isLink(t, src) {
+		return nil, nil, nil, fmt.Errorf("%s does not exist in %s", f.Src, context)
+	}
 	if err != nil {
 		return nil, nil, nil, t.explain(from, err)
 	}
@@ -325,6 +329,12 @@ func fileEntries(context string, f File, has, made map[string]bool) (_ *tree, _ 
 	entries := append(missingParents(dest, has, made), listed...)
 	sort.Slice(files, func(i, j int) bool { return files[i].path < files[j].path })
 	return t, entries, files, nil
+}
+
+// isLink reports whether name in t is a symlink (which explain describes).
+func isLink(t *tree, name string) bool {
+	st, err := t.root.Lstat(name)
+	return err == nil && st.Mode()&fs.ModeSymlink != 0
 }
 
 // hashEntry is the SHA-256 of a listed regular file, read as the layer
