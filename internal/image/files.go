@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -29,7 +30,8 @@ import (
 // says otherwise, and each file's own mode (never wider) unless Mode is set.
 type File struct {
 	// Src is a path under Options.Context; a symlink in it is followed
-	// only while it stays inside Context.
+	// only while it stays inside Context. Empty, Dest is made an empty
+	// directory (a Dockerfile's RUN mkdir -p DEST && chown).
 	Src string
 	// Dest is the absolute path in the image; a Dest ending in "/" puts a
 	// file Src inside that directory under its own name.
@@ -37,7 +39,7 @@ type File struct {
 	// Owner, when set, owns everything copied (COPY --chown).
 	Owner *Owner
 	// Mode, when not 0, is every copied regular file's mode (COPY
-	// --chmod); directories keep theirs.
+	// --chmod); directories keep theirs, but for an empty Src's.
 	Mode int64
 }
 
@@ -45,16 +47,17 @@ type File struct {
 type Owner struct{ UID, GID int }
 
 // ParseFile reads SRC:DEST[,chown=UID[:GID]][,chmod=MODE], e.g.
-// ui:/app/ui,chown=65532:65532 or config.yaml:/etc/app/,chmod=0640.
+// ui:/app/ui,chown=65532:65532 or config.yaml:/etc/app/,chmod=0640; an
+// empty SRC, as in :/data,chown=65532, makes an empty directory.
 func ParseFile(s string) (File, error) {
 	parts := strings.Split(s, ",")
 	src, dest, ok := strings.Cut(parts[0], ":")
-	if !ok || src == "" || dest == "" {
+	if !ok || dest == "" {
 		return File{}, fault.Optionf("file", "{option} %q: want SRC:DEST, e.g. {option} ui:/app/ui", s)
 	}
 	f := File{Src: src, Dest: dest}
 	if !strings.HasPrefix(dest, "/") {
-		return File{}, fault.Optionf("file", "{option} %q: the destination %s must be an absolute path in the image, e.g. /app/%s", s, dest, path.Base(filepath.ToSlash(src)))
+		return File{}, fault.Optionf("file", "{option} %q: the destination %s must be an absolute path in the image, e.g. /app/%s", s, dest, path.Base(filepath.ToSlash(cmp.Or(src, "data"))))
 	}
 	if path.Clean(dest) == "/" {
 		return File{}, fault.Optionf("file", "{option} %q: name a directory under /, e.g. /app", s)
@@ -241,12 +244,14 @@ func fileLayers(ctx context.Context, cache layerStore, o Options, view baseView,
 		// The tree stays open until the layer is written: its files are
 		// read through it.
 		l, _, err := cache.layer(ctx, tarSource("/"+strings.TrimPrefix(f.Dest, "/"), entries, date))
-		t.Close()
+		if t != nil {
+			t.Close()
+		}
 		if err != nil {
 			return nil, nil, fault.Optionf("file", "{option} %s:%s: %v", f.Src, f.Dest, err)
 		}
 		adds = append(adds, mutate.Addendum{Layer: blobLayer{l}, History: v1.History{
-			Created: v1.Time{Time: date}, CreatedBy: fmt.Sprintf("slipway image: COPY %s %s", f.Src, f.Dest),
+			Created: v1.Time{Time: date}, CreatedBy: createdBy(f),
 		}})
 		added = append(added, files...)
 	}
@@ -263,9 +268,28 @@ func fileLayers(ctx context.Context, cache layerStore, o Options, view baseView,
 	return adds, added, nil
 }
 
+// createdBy is a File's layer in the image's history, as a Dockerfile
+// would have made it.
+func createdBy(f File) string {
+	if f.Src == "" {
+		return "slipway image: mkdir " + f.Dest
+	}
+	return fmt.Sprintf("slipway image: COPY %s %s", f.Src, f.Dest)
+}
+
 // fileEntries lists one File's layer: what Src holds at Dest, with its
 // missing parents, and the regular files with their SHA-256.
 func fileEntries(context string, f File, has, made map[string]bool) (_ *tree, _ []entry, _ []addedFile, err error) {
+	if f.Src == "" {
+		dest := strings.TrimPrefix(path.Clean(f.Dest), "/")
+		dir := entry{name: dest, dir: true, mode: cmp.Or(f.Mode, 0o755)}
+		if f.Owner != nil {
+			dir.uid, dir.gid = f.Owner.UID, f.Owner.GID
+		}
+		entries := append(missingParents(dest, has, made), dir)
+		made[dest] = true
+		return nil, entries, nil, nil
+	}
 	src := filepath.Clean(filepath.FromSlash(f.Src))
 	if filepath.IsAbs(src) {
 		rel, err := filepath.Rel(context, src)

@@ -29,7 +29,9 @@ func TestParseFile(t *testing.T) {
 		{in: "ui:/app/ui", want: File{Src: "ui", Dest: "/app/ui"}},
 		{in: "ui:/app/ui,chown=65532:65532", want: File{Src: "ui", Dest: "/app/ui", Owner: &Owner{65532, 65532}}},
 		{in: "config.yaml:/etc/app/,chown=10,chmod=0640", want: File{Src: "config.yaml", Dest: "/etc/app/", Owner: &Owner{10, 10}, Mode: 0o640}},
+		{in: ":/data,chown=65532", want: File{Dest: "/data", Owner: &Owner{65532, 65532}}},
 		{in: "ui", wantErr: "want SRC:DEST"},
+		{in: "ui:", wantErr: "want SRC:DEST"},
 		{in: "ui:app/ui", wantErr: "must be an absolute path in the image, e.g. /app/ui"},
 		{in: "ui:/", wantErr: "name a directory under /"},
 		{in: "ui:/app,chown=app", wantErr: "want numeric UID[:GID]"},
@@ -100,6 +102,8 @@ func TestMainReproducesDockerfile(t *testing.T) {
 		"--dist", "dist", "--dir", repo, "--cache", sharedCache(), "--platforms", "linux/amd64",
 		"--workdir", "/app", "--user", "nonroot",
 		"--file", "ui:/app/ui,chown=65532:65532", "--file", "config.yaml:/etc/hello/,chmod=0640",
+		// RUN mkdir -p /app/data && chown 65532:65532 /app/data
+		"--file", ":/app/data,chown=65532:65532",
 		"--binary", "hello:/app/hello", "--binary", "helloctl:/usr/bin/helloctl")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
@@ -130,6 +134,7 @@ func TestMainReproducesDockerfile(t *testing.T) {
 		"/app":                       {tar.TypeDir, 0o755, 0, 0},
 		"/app/hello":                 {tar.TypeReg, 0o755, 0, 0},
 		"/app/ui":                    {tar.TypeDir, 0o755, 65532, 65532},
+		"/app/data":                  {tar.TypeDir, 0o755, 65532, 65532},
 		"/app/ui/index.html":         {tar.TypeReg, 0o644, 65532, 65532},
 		"/app/ui/assets/css/app.css": {tar.TypeReg, 0o644, 65532, 65532},
 		"/usr/bin/helloctl":          {tar.TypeReg, 0o755, 0, 0},

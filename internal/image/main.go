@@ -38,8 +38,9 @@ as oci:DIR, oci:DIR:TAG or oci:DIR@sha256:….
 
 --file SRC:DEST copies as a Dockerfile COPY does: a directory's contents go
 to DEST, a file to DEST (or into DEST/ when it ends in "/"); owned by root
-unless chown=UID[:GID], each file's own mode unless chmod=MODE. Symlinks that
-leave the current directory are refused. For the Dockerfile
+unless chown=UID[:GID], each file's own mode unless chmod=MODE; :DEST with no
+SRC makes an empty directory. Symlinks that leave the current directory are
+refused. For the Dockerfile
     WORKDIR /app
     COPY --chown=65532:65532 ui /app/ui
     COPY server /app/server
@@ -79,7 +80,7 @@ func (c *command) register(fs *flag.FlagSet) {
 	fs.Var(&c.ports, "port", "`PORT[/PROTO]` to expose, e.g. 8080 (repeatable)")
 	fs.Var(&c.labels, "label", "`KEY=VALUE` label in the image config (repeatable)")
 	fs.Var(&c.annotations, "annotation", "`KEY=VALUE` annotation on the index and manifests (repeatable)")
-	fs.Var(&c.files, "file", "`SRC:DEST[,chown=UID[:GID]][,chmod=MODE]`: a file or directory under the current directory, at DEST in its own layer, as a Dockerfile COPY (repeatable)")
+	fs.Var(&c.files, "file", "`SRC:DEST[,chown=UID[:GID]][,chmod=MODE]`: a file or directory under the current directory, at DEST in its own layer, as a Dockerfile COPY; an empty SRC makes an empty directory (repeatable)")
 	fs.Var(&c.binaries, "binary", "`NAME:/PATH` puts built binary NAME at PATH instead of /usr/local/bin/NAME (repeatable)")
 	fs.StringVar(&c.staticFiles, "static-files", "", "`directory` to add as its own layer at /srv/static (like ko's kodata)")
 	fs.StringVar(&o.Source, "source", "", "`URL` for org.opencontainers.image.source (default: from CI or git's origin)")
