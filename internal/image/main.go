@@ -80,7 +80,7 @@ func (c *command) register(fs *flag.FlagSet) {
 	fs.Var(&c.ports, "port", "`PORT[/PROTO]` to expose, e.g. 8080 (repeatable)")
 	fs.Var(&c.labels, "label", "`KEY=VALUE` label in the image config (repeatable)")
 	fs.Var(&c.annotations, "annotation", "`KEY=VALUE` annotation on the index and manifests (repeatable)")
-	fs.Var(&c.files, "file", "`SRC:DEST[,chown=UID[:GID]][,chmod=MODE]`: a file or directory under the current directory, at DEST in its own layer, as a Dockerfile COPY; an empty SRC makes an empty directory (repeatable)")
+	fs.Var(&c.files, "file", "copy a file or directory `SRC:DEST[,chown=UID[:GID]][,chmod=MODE]` from under the current directory into its own layer, as a Dockerfile COPY; an empty SRC makes an empty directory (repeatable)")
 	fs.Var(&c.binaries, "binary", "`NAME:/PATH` puts built binary NAME at PATH instead of /usr/local/bin/NAME (repeatable)")
 	fs.StringVar(&c.staticFiles, "static-files", "", "`directory` to add as its own layer at /srv/static (like ko's kodata)")
 	fs.StringVar(&o.Source, "source", "", "`URL` for org.opencontainers.image.source (default: from CI or git's origin)")
