@@ -7,7 +7,7 @@ GOPATH1  := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))
 TOOLBIN  := $(or $(shell $(GO) env GOBIN),$(GOPATH1)/bin)
 export PATH := $(TOOLBIN):$(PATH)
 
-.PHONY: all build demo test test-deps vet unit clean bench
+.PHONY: all build demo test test-deps vet unit clean bench transcripts
 
 all: build
 
@@ -47,6 +47,10 @@ test-deps:
 ## unit: the fast tests only (end-to-end tests skip themselves)
 unit:
 	$(GO) test -short ./...
+
+## transcripts: rewrite cmd/slipway/testdata/transcripts (every step's --help and bad inputs) after an intended change to a message, flag or exit code; review the diff
+transcripts:
+	$(GO) test ./cmd/slipway -run TestTranscripts -update
 
 clean:
 	rm -rf bin dist

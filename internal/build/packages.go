@@ -29,6 +29,10 @@ type module struct {
 var errNotModule = errors.New("not inside a Go module")
 
 func findModule(ctx context.Context, goCmd, dir string, env []string) (module, error) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		// A directory that is not there never will be by retrying.
+		return module{}, fault.Optionf("dir", "%s is not a directory; give {option} the directory of your module", dir)
+	}
 	cmd := exec.CommandContext(ctx, goCmd, "env", "GOMOD")
 	cmd.Dir, cmd.Env = dir, env
 	out, err := cmd.Output()
@@ -66,6 +70,22 @@ type listedPkg struct {
 // errNoMain is a usage error: a named package is not a command.
 var errNoMain = errors.New("not a main package")
 
+// localHint suggests ./path for a path that go reads as an import path
+// (cmd/x is looked for in the standard library) while a directory of that
+// name is in the module.
+func localHint(dir, path string) string {
+	if path == "" || strings.HasPrefix(path, ".") || filepath.IsAbs(path) {
+		return ""
+	}
+	if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, ".") {
+		return "" // a module path such as example.com/x
+	}
+	if st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(strings.TrimSuffix(path, "/...")))); err != nil || !st.IsDir() {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean ./%s? a path without ./ is read as an import path", path)
+}
+
 // mainPackages resolves patterns to main packages. With no patterns it
 // finds every main package in the module; a pattern with "..." keeps the
 // main packages it matches; a plain package that is not main is an error.
@@ -99,7 +119,7 @@ func mainPackages(ctx context.Context, goCmd string, mod module, patterns []stri
 			matched[m] = true
 		}
 		if p.Error != nil {
-			return nil, fault.Invalidf("package %s: %s", p.ImportPath, oneLine(p.Error.Err, nil))
+			return nil, fault.Invalidf("package %s: %s%s", p.ImportPath, oneLine(p.Error.Err, nil), localHint(mod.Dir, p.ImportPath))
 		}
 		if p.Name != "main" {
 			for _, m := range p.Match {

@@ -94,7 +94,7 @@ func TestLDFlagsTemplate(t *testing.T) {
 		{name: "fields", tmpl: "-X main.v={{.Version}} -X main.c={{.Commit}} -X main.d={{.Date}} -X main.s={{.ShortCommit}}", want: "-X main.v=1.2.3 -X main.c=abc -X main.d=2026-01-02T03:04:05Z -X main.s=a"},
 		{name: "env and platform", tmpl: "-X main.f={{.Env.FOO}} -X main.p={{.Os}}/{{.Arch}}", want: "-X main.f=bar -X main.p=linux/arm64"},
 		{name: "unset env is an error", tmpl: "{{.Env.NOPE}}", wantErr: `map has no entry for key "NOPE"; set that environment variable`},
-		{name: "unknown field", tmpl: "{{.Versoin}}", wantErr: "can't evaluate field Versoin"},
+		{name: "unknown field", tmpl: "{{.Versoin}}", wantErr: "--ldflags template: no field .Versoin; valid: .Version, .Tag, .Commit, .ShortCommit, .Date, .Timestamp, .Env, .Os, .Arch, .Variant"},
 		{name: "syntax", tmpl: "{{.Version", wantErr: "--ldflags template: ldflags:1: unclosed action"},
 	}
 	for _, tt := range tests {

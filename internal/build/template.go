@@ -1,6 +1,8 @@
 package build
 
 import (
+	"reflect"
+	"regexp"
 	"strings"
 	"text/template"
 
@@ -21,6 +23,18 @@ type templateData struct {
 	Variant     string
 }
 
+var unknownField = regexp.MustCompile(`can't evaluate field (\w+)`)
+
+// templateFields are the fields an ldflags template may use.
+func templateFields() string {
+	t := reflect.TypeFor[templateData]()
+	names := make([]string, t.NumField())
+	for i := range names {
+		names[i] = "." + t.Field(i).Name
+	}
+	return strings.Join(names, ", ")
+}
+
 func parseLDFlags(s string) (*template.Template, error) {
 	t, err := template.New("ldflags").Option("missingkey=error").Parse(s)
 	if err != nil {
@@ -37,6 +51,10 @@ func (d templateData) render(t *template.Template, p Platform) (string, error) {
 		msg := oneLine(strings.TrimPrefix(err.Error(), "template: "), nil)
 		if strings.Contains(msg, "map has no entry for key") {
 			msg += "; set that environment variable, or give it in the build's env"
+		}
+		if m := unknownField.FindStringSubmatch(msg); m != nil {
+			// Not the Go type it was looked up in: the names to write.
+			return "", fault.Optionf("ldflags", "template: no field .%s; valid: %s", m[1], templateFields())
 		}
 		return "", fault.Optionf("ldflags", "template: %s", msg)
 	}

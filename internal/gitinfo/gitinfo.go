@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +24,8 @@ type Info struct {
 	// Commit is the full commit hash; ShortCommit its first 7 characters.
 	Commit      string
 	ShortCommit string
-	// Tag is the semver tag on the commit, e.g. v1.2.3 ("" if none).
+	// Tag is the release tag on the commit as spelled in git, v1.2.3 or
+	// 1.2.3 ("" if none).
 	Tag string
 	// Version is Tag without its "v", or a Go pseudo-version (without
 	// the "v") derived from the nearest earlier tag; "+dirty" is appended
@@ -65,13 +65,13 @@ func Describe(ctx context.Context, dir string, getenv func(string) string, fallb
 			}
 		}
 		if out, err := g.run(ctx, "tag", "--points-at", "HEAD"); err == nil {
-			info.Tag = highestSemver(strings.Fields(out))
+			info.Tag = HighestRelease(strings.Fields(out))
 		}
 		if st, err := g.run(ctx, "status", "--porcelain", "--untracked-files=no"); err == nil && st != "" {
 			info.Dirty = true
 		}
 	}
-	if info.Tag == "" && semver.IsValid(fallback.Tag) {
+	if _, ok := Release(fallback.Tag); info.Tag == "" && ok {
 		info.Tag = fallback.Tag
 	}
 
@@ -87,9 +87,10 @@ func Describe(ctx context.Context, dir string, getenv func(string) string, fallb
 	case info.Commit != "":
 		base := ""
 		if info.Root != "" {
-			base, _ = g.run(ctx, "describe", "--tags", "--abbrev=0", "--match", "v[0-9]*", "HEAD")
-			if !semver.IsValid(base) {
-				base = ""
+			// The highest release below HEAD, spelled with or without
+			// "v": a project tagging 6.14.1 must not build on an old v1.8.0.
+			if out, err := g.run(ctx, "tag", "--merged", "HEAD"); err == nil {
+				base, _ = Release(HighestRelease(strings.Fields(out)))
 			}
 		}
 		t := commitTime
@@ -130,18 +131,42 @@ func sourceDate(getenv func(string) string, commitTime time.Time) (time.Time, er
 	return time.Now().UTC().Truncate(time.Second), nil
 }
 
-func highestSemver(tags []string) string {
-	var valid []string
+// Release reads tag as docker/metadata-action does: a release is a full
+// semver version, MAJOR.MINOR.PATCH with optional pre-release and build,
+// spelled with or without a leading "v". It returns the version in Go's
+// spelling ("v" + version) for comparison.
+func Release(tag string) (string, bool) {
+	if tag == "" {
+		return "", false
+	}
+	v := "v" + strings.TrimPrefix(tag, "v")
+	if !semver.IsValid(v) {
+		return "", false
+	}
+	core, _, _ := strings.Cut(v, "+")
+	core, _, _ = strings.Cut(core, "-")
+	if strings.Count(core, ".") != 2 {
+		return "", false // v1.2 is Go shorthand, not a release
+	}
+	return v, true
+}
+
+// HighestRelease is the highest release among tags, as spelled in git;
+// between 1.2.3 and v1.2.3 the "v" spelling wins, so the choice does not
+// depend on the order git lists them.
+func HighestRelease(tags []string) string {
+	best, bestV := "", ""
 	for _, t := range tags {
-		if semver.IsValid(t) && strings.HasPrefix(t, "v") {
-			valid = append(valid, t)
+		v, ok := Release(t)
+		if !ok {
+			continue
+		}
+		c := semver.Compare(v, bestV)
+		if best == "" || c > 0 || (c == 0 && strings.HasPrefix(t, "v") && !strings.HasPrefix(best, "v")) {
+			best, bestV = t, v
 		}
 	}
-	if len(valid) == 0 {
-		return ""
-	}
-	sort.Slice(valid, func(i, j int) bool { return semver.Compare(valid[i], valid[j]) > 0 })
-	return valid[0]
+	return best
 }
 
 type gitRunner struct{ dir string }

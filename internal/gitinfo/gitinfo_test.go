@@ -57,6 +57,38 @@ func TestDescribe(t *testing.T) {
 			date: commitTime,
 		},
 		{
+			name: "a release tag without v counts, and beats an older v tag",
+			setup: func(t *testing.T, dir string) {
+				testkit.Git(t, dir, "tag", "v1.8.0")
+				testkit.Git(t, dir, "tag", "6.14.1")
+				testkit.Git(t, dir, "tag", "6.14")
+			},
+			want:    func(string) string { return "6.14.1" },
+			wantTag: "6.14.1",
+			date:    commitTime,
+		},
+		{
+			name: "a commit after 6.14.1 builds on it, not on an older v1.8.0",
+			setup: func(t *testing.T, dir string) {
+				testkit.Git(t, dir, "tag", "v1.8.0")
+				testkit.Commit(t, dir, "release")
+				testkit.Git(t, dir, "tag", "6.14.1")
+				testkit.Commit(t, dir, "next")
+			},
+			want: func(c string) string { return "6.14.2-0.20260102030405-" + c[:12] },
+			date: commitTime,
+		},
+		{
+			name: "both spellings of one version: the v spelling is the tag",
+			setup: func(t *testing.T, dir string) {
+				testkit.Git(t, dir, "tag", "1.2.3")
+				testkit.Git(t, dir, "tag", "v1.2.3")
+			},
+			want:    func(string) string { return "1.2.3" },
+			wantTag: "v1.2.3",
+			date:    commitTime,
+		},
+		{
 			name: "commit after a pre-release tag builds on it",
 			setup: func(t *testing.T, dir string) {
 				testkit.Git(t, dir, "tag", "v2.0.0-rc.1")
@@ -151,6 +183,29 @@ func TestDescribeWithoutGitUsesCI(t *testing.T) {
 	}
 	if want := "0.0.0-19700102000000-0123456789ab"; got.Version != want {
 		t.Errorf("version = %q, want %q", got.Version, want)
+	}
+}
+
+func TestDescribeWithoutGitTakesCITagWithoutV(t *testing.T) {
+	got, err := Describe(context.Background(), t.TempDir(), noenv,
+		ci.Info{Commit: "0123456789abcdef0123456789abcdef01234567", Tag: "6.14.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != "6.14.1" || got.Tag != "6.14.1" {
+		t.Errorf("version %q tag %q, want 6.14.1 from the CI tag", got.Version, got.Tag)
+	}
+}
+
+func TestRelease(t *testing.T) {
+	for tag, want := range map[string]string{
+		"v1.2.3": "v1.2.3", "1.2.3": "v1.2.3", "6.14.1-rc.1": "v6.14.1-rc.1", "1.2.3+build": "v1.2.3+build",
+		"v1.2": "", "1.2": "", "release-7": "", "": "", "vv1.2.3": "", "01.2.3": "",
+	} {
+		got, ok := Release(tag)
+		if got != want || ok != (want != "") {
+			t.Errorf("Release(%q) = %q, %v; want %q", tag, got, ok, want)
+		}
 	}
 }
 

@@ -269,7 +269,8 @@ type edit struct {
 	after    *yaml.Node // insert a new line after this node's line…
 	indent   int        // …with this indentation
 	key      string     // …as "key: value"
-	deleting bool       // remove the line of node's key
+	deleting bool       // remove the line of node's key…
+	comment  string     // …leaving this comment of it on a line of its own
 	in       *yaml.Node // the mapping a line is inserted in or removed from
 	line     int
 	old, new string
@@ -398,7 +399,9 @@ func (m *matcher) kustomizeImage(img *yaml.Node, edits *[]edit) {
 	// misleads whoever reads the file.
 	for i := 0; i+1 < len(img.Content); i += 2 {
 		if k := img.Content[i]; k.Value == "newTag" {
-			*edits = append(*edits, edit{node: k, deleting: true, in: img, line: k.Line, old: "newTag: " + img.Content[i+1].Value})
+			// Whoever wrote the comment meant it to be read.
+			comment := cmp.Or(img.Content[i+1].LineComment, k.LineComment)
+			*edits = append(*edits, edit{node: k, deleting: true, comment: comment, in: img, line: k.Line, old: "newTag: " + img.Content[i+1].Value})
 		}
 	}
 }
@@ -466,6 +469,15 @@ func apply(data []byte, edits []edit) ([]byte, error) {
 			}
 		}
 		switch {
+		case e.deleting && e.comment != "":
+			ops = append(ops, op{e.node.Line, -1, func() {
+				l := lines[e.node.Line-1]
+				end := l[len(bytes.TrimRight(l, "\r\n\u0085\u2028\u2029")):]
+				if len(end) == 0 {
+					end = []byte("\n")
+				}
+				lines[e.node.Line-1] = append([]byte(strings.Repeat(" ", e.node.Column-1)+e.comment), end...)
+			}})
 		case e.deleting:
 			ops = append(ops, op{e.node.Line, -1, func() { lines[e.node.Line-1] = nil }})
 		case e.after != nil:

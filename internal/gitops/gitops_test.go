@@ -183,6 +183,14 @@ func TestPinInPlace(t *testing.T) {
 			want: "images:\n- name: " + repo + "\n  digest: " + digest + "\n"},
 		{name: "several newTags", kustomization: true, in: "images:\n- name: " + repo + "\n  newTag: a\n  newTag: b\n",
 			want: "images:\n- name: " + repo + "\n  digest: " + digest + "\n"},
+		// Comments on the lines rewritten stay; a deleted newTag's comment
+		// stays on a line of its own where the newTag was.
+		{name: "comments kept", kustomization: true,
+			in:   "images:\n- name: app # the api\n  newName: " + repo + " # moved in 2025\n  newTag: 1.4.0 # bumped by renovate\n",
+			want: "images:\n- name: app # the api\n  digest: " + digest + "\n  newName: " + repo + " # moved in 2025\n  # bumped by renovate\n"},
+		{name: "comment on a replaced digest kept", kustomization: true,
+			in:   "images:\n- name: " + repo + "\n  digest: sha256:" + strings.Repeat("0", 64) + " # 1.4.0\n",
+			want: "images:\n- name: " + repo + "\n  digest: " + digest + " # 1.4.0\n"},
 		{name: "anchored value", in: `image: &i "` + repo + `:1.0"` + "\n", wantErr: "line 1: cannot edit a multi-line, block, tagged or anchored value"},
 		{name: "flow image entry", kustomization: true, in: "images:\n  - {name: " + repo + ", newTag: v1}\n", wantErr: "line 2: cannot add or remove a key of a {flow: mapping} in place"},
 		{name: "newTag first", kustomization: true, in: "images:\n- newTag: v1\n  name: " + repo + "\n", wantErr: "line 2: cannot remove newTag in place"},

@@ -63,6 +63,14 @@ type Options struct {
 	Annotations map[string]string
 	// StaticFiles is a directory put at /srv/static as its own layer.
 	StaticFiles string
+	// Files go into the image one layer each, after StaticFiles and
+	// before the binaries; Context is the directory their sources are
+	// read from and must stay inside (default Dir).
+	Files   []File
+	Context string
+	// Binaries puts a binary, by name, at an absolute path instead of
+	// /usr/local/bin/NAME.
+	Binaries map[string]string
 	// Source and Licenses fill their OCI annotations; Source defaults to
 	// the repository the CI platform or git's origin names.
 	Source   string
@@ -95,6 +103,9 @@ type target struct {
 	platform v1.Platform // as the image declares it
 	arts     []record.Artifact
 	base     v1.Image
+	view     baseView          // of base, when the options need it
+	files    []mutate.Addendum // the Files' layers over this base
+	added    []addedFile       // what files and StaticFiles add
 	layers   []compressedLayer // one per artifact
 	cached   atomic.Int32      // layers the cache already had
 	image    v1.Image
@@ -140,22 +151,35 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 	if err != nil {
 		return nil, fault.As(fault.Invalid, err)
 	}
-	cfg.entrypoint = []string{"/" + path.Join(BinDir, entry)}
+	if err := checkBinaries(targets, o.Binaries); err != nil {
+		return nil, err
+	}
+	cfg.entrypoint = []string{binaryPath(o.Binaries, entry, entry)}
 	tar, err := planTarball(o, targets, entry, rec.Version)
 	if err != nil {
 		return nil, err
 	}
 
 	var files []mutate.Addendum
+	var static []addedFile
 	if o.StaticFiles != "" {
 		add, err := staticFilesLayer(ctx, cache.layers, o.StaticFiles, date)
 		if err != nil {
 			return nil, err
 		}
+		if static, err = staticAdded(o.StaticFiles); err != nil {
+			return nil, fault.Optionf("static-files", "%s: %v", o.StaticFiles, err)
+		}
 		files = append(files, add)
 		cfg.env = append([]string{"SLIPWAY_STATIC=/" + StaticDir}, cfg.env...)
 	}
-	if err := makeLayers(ctx, cache.layers, targets, o.Dist, date, o.Parallel); err != nil {
+	for _, t := range targets {
+		if err := t.prepare(ctx, cache.layers, o, b.spec, date); err != nil {
+			return nil, err
+		}
+		t.added = append(append([]addedFile(nil), static...), t.added...)
+	}
+	if err := makeLayers(ctx, cache.layers, targets, o.Dist, o.Binaries, date, o.Parallel); err != nil {
 		return nil, err
 	}
 
@@ -174,7 +198,7 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 		anns[k] = v
 	}
 	for _, t := range targets {
-		if err := t.assemble(b, cfg, anns, files); err != nil {
+		if err := t.assemble(b, cfg, anns, append(append([]mutate.Addendum(nil), files...), t.files...), o.Binaries); err != nil {
 			return nil, err
 		}
 		d, err := t.image.Digest()
@@ -188,7 +212,7 @@ func Build(ctx context.Context, o Options) (*record.Record, error) {
 	if err := writeLayout(o.Layout, idx, ref); err != nil {
 		return nil, err
 	}
-	sboms, err := writeSBOMs(targets, rec, o.Dist, b, entry, date)
+	sboms, err := writeSBOMs(targets, rec, o.Dist, b, entry, o.Binaries, date)
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +247,9 @@ func (o *Options) defaults() {
 	}
 	if o.Dir == "" {
 		o.Dir = "."
+	}
+	if o.Context == "" {
+		o.Context = o.Dir
 	}
 	if o.Registry == nil {
 		o.Registry, _ = registry.New(registry.Options{Backoff: registry.DefaultBackoff()}) // only a CA file fails it
@@ -403,7 +430,7 @@ func moduleName(module string) string {
 }
 
 // makeLayers makes every binary's layer, all platforms at once.
-func makeLayers(ctx context.Context, cache layerStore, targets []*target, dist string, date time.Time, parallel int) error {
+func makeLayers(ctx context.Context, cache layerStore, targets []*target, dist string, places map[string]string, date time.Time, parallel int) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
 	for _, t := range targets {
@@ -411,7 +438,12 @@ func makeLayers(ctx context.Context, cache layerStore, targets []*target, dist s
 		for i, a := range t.arts {
 			g.Go(func() error {
 				file := filepath.Join(dist, filepath.FromSlash(a.Path))
-				l, hit, err := cache.layer(gctx, binarySource(path.Base(a.Path), file, a.SHA256, date))
+				dest := strings.TrimPrefix(binaryPath(places, a.Name, path.Base(a.Path)), "/")
+				dirs := parents(dest)
+				if _, moved := places[a.Name]; moved {
+					dirs = missingParents(dest, t.view.has, map[string]bool{})
+				}
+				l, hit, err := cache.layer(gctx, placedBinarySource(dest, dirs, file, a.SHA256, date))
 				if err != nil {
 					return fmt.Errorf("layering %s for %s: %w", a.Name, a.Platform, err)
 				}
@@ -424,6 +456,56 @@ func makeLayers(ctx context.Context, cache layerStore, targets []*target, dist s
 		}
 	}
 	return g.Wait()
+}
+
+// binaryPath is where a binary goes in the image: where places puts it by
+// name, else /usr/local/bin/file.
+func binaryPath(places map[string]string, name, file string) string {
+	if p, ok := places[name]; ok {
+		return p
+	}
+	return "/" + path.Join(BinDir, file)
+}
+
+// checkBinaries refuses a placement for a binary the build does not have.
+func checkBinaries(targets []*target, places map[string]string) error {
+	names := map[string]bool{}
+	for _, t := range targets {
+		for _, a := range t.arts {
+			names[a.Name] = true
+		}
+	}
+	for n := range places {
+		if !names[n] {
+			list := make([]string, 0, len(names))
+			for k := range names {
+				list = append(list, k)
+			}
+			sort.Strings(list)
+			return fault.Optionf("binary", "{option} %s: the build has no binary %s; it has %s", n, n, strings.Join(list, ", "))
+		}
+	}
+	return nil
+}
+
+// prepare reads what the options need of the target's base — its users,
+// the directories it has — and makes the Files' layers over it.
+func (t *target) prepare(ctx context.Context, cache layerStore, o Options, baseSpec string, date time.Time) error {
+	if !o.needsView() {
+		return nil
+	}
+	view, err := viewBase(t.base)
+	if err != nil {
+		return fmt.Errorf("reading base %s for %s: %w", baseSpec, platformString(t.platform), err)
+	}
+	t.view = view
+	if o.User != "" {
+		if err := view.checkUser(o.User, baseSpec); err != nil {
+			return err
+		}
+	}
+	t.files, t.added, err = fileLayers(ctx, cache, o, view, date)
+	return err
 }
 
 // staticFilesLayer makes the --static-files layer, the same for every
@@ -457,7 +539,7 @@ func staticFilesLayer(ctx context.Context, cache layerStore, dir string, date ti
 // assemble makes the platform's image: the base, the config laid over
 // it, the static files and one layer per binary. Layer media types follow
 // the base's manifest, so a Docker-typed base stays consistent.
-func (t *target) assemble(b *base, cfg config, anns map[string]string, files []mutate.Addendum) error {
+func (t *target) assemble(b *base, cfg config, anns map[string]string, files []mutate.Addendum, places map[string]string) error {
 	baseCfg, err := t.base.ConfigFile()
 	if err != nil {
 		return fmt.Errorf("reading base config for %s: %w", platformString(t.platform), err)
@@ -478,7 +560,7 @@ func (t *target) assemble(b *base, cfg config, anns map[string]string, files []m
 	for i, a := range t.arts {
 		adds = append(adds, mutate.Addendum{Layer: blobLayer{t.layers[i]}, History: v1.History{
 			Created:   v1.Time{Time: cfg.created},
-			CreatedBy: fmt.Sprintf("slipway image: %s %s at /%s", a.Package, a.Version, path.Join(BinDir, path.Base(a.Path))),
+			CreatedBy: fmt.Sprintf("slipway image: %s %s at %s", a.Package, a.Version, binaryPath(places, a.Name, path.Base(a.Path))),
 		}})
 	}
 	for i := range adds {

@@ -27,6 +27,9 @@ type entry struct {
 	data []byte
 	file string
 	root *os.Root
+	// listedMode is a tree file's mode when listed, which it must still
+	// have when read: mode may be set otherwise (--file chmod=).
+	listedMode int64
 	// tee, if set, sees the file's contents as they are read.
 	tee io.Writer
 }
@@ -121,12 +124,17 @@ func parents(name string) []entry {
 // BinDir is where each binary lands in the image, one layer per binary.
 const BinDir = "usr/local/bin"
 
-// binarySource is a layer holding one binary at /usr/local/bin/<name>. As
-// it writes, it checks the binary against the SHA-256 the build recorded,
-// which costs nothing more than the read the layer needs anyway.
+// binarySource is a layer holding one binary at /usr/local/bin/<name>.
 func binarySource(name, file, sha string, mtime time.Time) source {
 	target := path.Join(BinDir, name)
-	entries := parents(target)
+	return placedBinarySource(target, parents(target), file, sha, mtime)
+}
+
+// placedBinarySource is a layer holding one binary at target, with dirs
+// for its parents. As it writes, it checks the binary against the SHA-256 the build
+// recorded, which costs nothing more than the read the layer needs anyway.
+func placedBinarySource(target string, dirs []entry, file, sha string, mtime time.Time) source {
+	entries := append([]entry(nil), dirs...)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
 	return source{desc: "/" + target, write: func(w io.Writer) error {
 		h := sha256.New()

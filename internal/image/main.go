@@ -26,8 +26,8 @@ const usage = `usage: slipway image [flags]
        slipway image --merge [flags] DIR...
 
 Layers the binaries of slipway build (dist/slipway.json) onto a base image,
-one layer per binary at /usr/local/bin/NAME, for every built platform the
-base offers, and writes an OCI image layout, SPDX and CycloneDX SBOMs per
+one layer per binary at /usr/local/bin/NAME (or where --binary puts it), and
+one per --file, for every built platform the base offers, and writes an OCI image layout, SPDX and CycloneDX SBOMs per
 platform, and the image section of the record. No Docker daemon, no second
 go build; the same inputs give the same index digest.
 
@@ -35,6 +35,18 @@ Bases (--base): static (default; a built-in distroless-style root with CA
 roots, tzdata and the nonroot user 65532, needing no pull), scratch, an image
 reference (gcr.io/distroless/static-debian12:nonroot), or a local OCI layout
 as oci:DIR, oci:DIR:TAG or oci:DIR@sha256:….
+
+--file SRC:DEST copies as a Dockerfile COPY does: a directory's contents go
+to DEST, a file to DEST (or into DEST/ when it ends in "/"); owned by root
+unless chown=UID[:GID], each file's own mode unless chmod=MODE; :DEST with no
+SRC makes an empty directory. Symlinks that leave the current directory are
+refused. For the Dockerfile
+    WORKDIR /app
+    COPY --chown=65532:65532 ui /app/ui
+    COPY server /app/server
+    COPY cli /usr/bin/cli
+write: --workdir /app --file ui:/app/ui,chown=65532:65532
+       --binary server:/app/server --binary cli:/usr/bin/cli
 
 --merge combines the per-platform results of matrix jobs, each DIR a dist
 directory with an image section, into one index in --dist.
@@ -47,6 +59,7 @@ Flags:
 type command struct {
 	o                                          Options
 	platforms, env, ports, labels, annotations cli.List
+	files, binaries                            cli.List
 	layout, staticFiles, tarball               string
 	cache, cacheSize, cacheAge                 string
 	runBuild, merge                            bool
@@ -67,6 +80,8 @@ func (c *command) register(fs *flag.FlagSet) {
 	fs.Var(&c.ports, "port", "`PORT[/PROTO]` to expose, e.g. 8080 (repeatable)")
 	fs.Var(&c.labels, "label", "`KEY=VALUE` label in the image config (repeatable)")
 	fs.Var(&c.annotations, "annotation", "`KEY=VALUE` annotation on the index and manifests (repeatable)")
+	fs.Var(&c.files, "file", "copy a file or directory `SRC:DEST[,chown=UID[:GID]][,chmod=MODE]` from under the current directory into its own layer, as a Dockerfile COPY; an empty SRC makes an empty directory (repeatable)")
+	fs.Var(&c.binaries, "binary", "`NAME:/PATH` puts built binary NAME at PATH instead of /usr/local/bin/NAME (repeatable)")
 	fs.StringVar(&c.staticFiles, "static-files", "", "`directory` to add as its own layer at /srv/static (like ko's kodata)")
 	fs.StringVar(&o.Source, "source", "", "`URL` for org.opencontainers.image.source (default: from CI or git's origin)")
 	fs.StringVar(&o.Licenses, "licenses", "", "SPDX license `expression` for org.opencontainers.image.licenses")
@@ -159,6 +174,27 @@ func (c *command) run(ctx context.Context, env cli.Env, p ci.Platform, dirs []st
 		return err
 	}
 	o.Ports = c.ports.Values
+	for _, f := range c.files.Values {
+		file, err := ParseFile(f)
+		if err != nil {
+			return err
+		}
+		o.Files = append(o.Files, file)
+	}
+	o.Context = env.Resolve(".")
+	for _, b := range c.binaries.Values {
+		n, dest, err := ParseBinary(b)
+		if err != nil {
+			return err
+		}
+		if o.Binaries == nil {
+			o.Binaries = map[string]string{}
+		}
+		if _, dup := o.Binaries[n]; dup {
+			return cli.Usagef("--binary %s given twice; a binary goes to one place", n)
+		}
+		o.Binaries[n] = dest
+	}
 	o.Cache = cache
 	o.Registry = client
 	o.Environ = env.Environ

@@ -41,6 +41,7 @@ type inventory struct {
 	base     *component
 	baseHas  []component // what slipway put in its own base
 	binaries []binary
+	files    []component // added by --file and --static-files
 }
 
 // component is one thing in an image: the image, its base, a binary, a
@@ -75,7 +76,7 @@ var goSettings = map[string]bool{
 
 // describe reads each binary's embedded build information into the
 // platform image's inventory.
-func describe(t *target, rec *record.Record, dist string, b *base, title string, created time.Time) (inventory, error) {
+func describe(t *target, rec *record.Record, dist string, b *base, title string, places map[string]string, created time.Time) (inventory, error) {
 	digest, err := t.image.Digest()
 	if err != nil {
 		return inventory{}, err
@@ -102,26 +103,36 @@ func describe(t *target, rec *record.Record, dist string, b *base, title string,
 		inv.base = &c
 	}
 	for _, a := range t.arts {
-		bin, err := describeBinary(filepath.Join(dist, filepath.FromSlash(a.Path)), a, rec)
+		bin, err := describeBinary(filepath.Join(dist, filepath.FromSlash(a.Path)), a, rec, binaryPath(places, a.Name, path.Base(a.Path)))
 		if err != nil {
 			return inventory{}, fmt.Errorf("reading build info of %s for %s: %w", a.Name, p, err)
 		}
 		inv.binaries = append(inv.binaries, bin)
 	}
+	for _, f := range t.added {
+		inv.files = append(inv.files, component{
+			ref: "file:" + f.path, name: f.path, kind: "file", sha256: f.sha256, file: f.path,
+		})
+	}
 	return inv, nil
 }
 
-func describeBinary(file string, a record.Artifact, rec *record.Record) (binary, error) {
+func describeBinary(file string, a record.Artifact, rec *record.Record, target string) (binary, error) {
 	bi, err := buildinfo.ReadFile(file)
 	if err != nil {
 		return binary{}, err
 	}
-	return binaryOf(bi, a, rec), nil
+	return binaryAt(bi, a, rec, target), nil
 }
 
-// binaryOf is the binary's component and its modules, from its build info.
+// binaryOf is the binary's component and its modules, from its build info,
+// at its default place.
 func binaryOf(bi *debug.BuildInfo, a record.Artifact, rec *record.Record) binary {
-	target := "/" + path.Join(BinDir, path.Base(a.Path))
+	return binaryAt(bi, a, rec, "/"+path.Join(BinDir, path.Base(a.Path)))
+}
+
+// binaryAt is binaryOf for a binary at target in the image.
+func binaryAt(bi *debug.BuildInfo, a record.Artifact, rec *record.Record, target string) binary {
 	bin := binary{component: component{
 		ref: "file:" + target, name: a.Name, version: rec.Version, kind: "application",
 		sha256: a.SHA256, file: target,
@@ -228,14 +239,14 @@ func ociPurl(name, digest, repo, arch string) string {
 // writeSBOMs writes both formats for each target under dist/sbom and
 // returns what the record lists. The directory is replaced, so SBOMs of a
 // platform no longer built do not linger.
-func writeSBOMs(targets []*target, rec *record.Record, dist string, b *base, title string, created time.Time) (map[*target][]record.SBOM, error) {
+func writeSBOMs(targets []*target, rec *record.Record, dist string, b *base, title string, places map[string]string, created time.Time) (map[*target][]record.SBOM, error) {
 	dir := filepath.Join(dist, SBOMDir)
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("clearing %s: %w", dir, err)
 	}
 	out := map[*target][]record.SBOM{}
 	for _, t := range targets {
-		inv, err := describe(t, rec, dist, b, title, created)
+		inv, err := describe(t, rec, dist, b, title, places, created)
 		if err != nil {
 			return nil, err
 		}
@@ -384,6 +395,9 @@ func spdxDocument(inv inventory) spdxDoc {
 			rel(bin, kind, add(m, "LIBRARY"))
 		}
 	}
+	for _, f := range inv.files {
+		rel(img, "CONTAINS", add(f, "FILE"))
+	}
 	sort.SliceStable(doc.Packages[1:], func(i, j int) bool { return doc.Packages[i+1].SPDXID < doc.Packages[j+1].SPDXID })
 	return doc
 }
@@ -511,6 +525,9 @@ func cyclonedxDocument(inv inventory) cdxDoc {
 		for _, m := range b.modules {
 			dependOn(bin, add(m))
 		}
+	}
+	for _, f := range inv.files {
+		dependOn(inv.image.ref, add(f))
 	}
 	sort.SliceStable(doc.Components, func(i, j int) bool { return doc.Components[i].BOMRef < doc.Components[j].BOMRef })
 	refs := []string{inv.image.ref}

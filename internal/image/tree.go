@@ -11,7 +11,7 @@ import (
 )
 
 // tree is a directory on disk whose files go into a layer: --static-files
-// now, --file SRC:DEST next. Everything in it is opened through an
+// and --file SRC:DEST. Everything in it is opened through an
 // os.Root, so a symlink is followed only while it stays inside, whether it
 // was there when the tree was listed or was put there before the layer was
 // written. A link out would otherwise copy whatever it points at (a
@@ -69,7 +69,8 @@ func (t *tree) entries(from, to string) ([]entry, error) {
 				return t.explain(name, err)
 			}
 			f.Close()
-			out = append(out, entry{name: dest, mode: layerMode(st.Mode()), file: name, root: t.root})
+			m := layerMode(st.Mode())
+			out = append(out, entry{name: dest, mode: m, listedMode: m, file: name, root: t.root})
 		default:
 			return fmt.Errorf("%s: not a regular file or directory", name)
 		}
@@ -137,7 +138,7 @@ func (e entry) open() (*os.File, error) {
 		f.Close()
 		return nil, err
 	}
-	if !st.Mode().IsRegular() || layerMode(st.Mode()) != e.mode {
+	if !st.Mode().IsRegular() || layerMode(st.Mode()) != e.listedMode {
 		f.Close()
 		return nil, fmt.Errorf("%s changed since it was listed (now %s)", e.file, st.Mode())
 	}

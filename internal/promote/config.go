@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -210,8 +209,8 @@ func (c *Config) check(e *Environment) error {
 		return errors.New("tags: give at least one, e.g. [" + e.Name + "]: the tags are what the environment deploys")
 	}
 	for _, t := range e.Tags {
-		if _, err := template.New("tag").Option("missingkey=error").Parse(t); err != nil {
-			return fmt.Errorf("tag template %q: %w", t, err)
+		if err := checkTagTemplate(t); err != nil {
+			return err
 		}
 		if !strings.Contains(t, "{{") && !tagName.MatchString(t) {
 			return fmt.Errorf("tag %q is not a valid tag", t)

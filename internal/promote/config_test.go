@@ -87,6 +87,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"value with a line break", "environments: \"a\\nb\"\n", "cannot unmarshal !!str `a\\nb`"},
 		{"negative probes", env("      health: {url: 'http://x', probes: -1}\n"), "probes -1"},
 		{"p95 that cannot fail", env("      health: {url: 'http://x', p95: 10s, timeout: 2s}\n"), "exceeds the probe timeout"},
+		{"tag template typo", "environments:\n  s:\n    repository: r.example.com/a\n    tags: ['{{.Versoin}}']\n", `tag template "{{.Versoin}}": no field .Versoin; valid: .Environment, .Digest, .ShortDigest, .Version, .Revision, .Created, .Source`},
 		{"bad tag template", "environments:\n  s:\n    repository: r.example.com/a\n    tags: ['{{.Version']\n", "tag template"},
 		{"wrong type", env("      sbom: maybe\n"), "cannot unmarshal"},
 	}

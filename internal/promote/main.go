@@ -88,6 +88,7 @@ type promoteFlags struct {
 	common
 	digest, to                   string
 	rollback, repair, dryRun     bool
+	platformManifest             bool
 	approvedBy, ghEnv, manifests string
 	match                        cli.List
 	parallel                     int
@@ -99,6 +100,7 @@ func (a *promoteFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.to, "to", "", "the `environment` to promote into")
 	fs.BoolVar(&a.rollback, "rollback", false, "point the environment back at the digest promoted before the current one")
 	fs.BoolVar(&a.repair, "repair", false, "only make the environment's tags agree with its history (after a promotion was killed halfway)")
+	fs.BoolVar(&a.platformManifest, "platform-manifest", false, "allow --digest to be one platform's manifest of a pushed index, promoting that platform alone")
 	fs.BoolVar(&a.dryRun, "dry-run", false, "show every gate's verdict and what would change; change nothing")
 	fs.StringVar(&a.approvedBy, "approved-by", "", "`name` of who approved, for the approval gate")
 	fs.StringVar(&a.ghEnv, "github-environment", "", "on GitHub, the job's `environment`, whose protection rules approved the job")
@@ -192,7 +194,7 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *pro
 	// Gate verdicts and notes interleave with the copy: no live line.
 	mode := a.reg.ProgressMode(p.Name(), env.Stderr, false)
 	o := Options{
-		Config: cfg, To: target, Source: src, DryRun: a.dryRun,
+		Config: cfg, To: target, Source: src, DryRun: a.dryRun, PlatformManifest: a.platformManifest,
 		Eval:   EvalOptions{Now: now, ApprovedBy: a.approvedBy, GitHubEnvironment: ghEnv, Client: c.Client},
 		RunURL: info.RunURL, Actor: actor,
 		Registry: client, Jobs: a.parallel,

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/slipwayci/slipway/internal/fault"
 	"github.com/slipwayci/slipway/internal/push"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/version"
@@ -23,8 +24,11 @@ type Options struct {
 	To *Environment
 	// Source is the image to promote, repository@digest; Promote only.
 	Source name.Digest
-	DryRun bool
-	Eval   EvalOptions
+	// PlatformManifest allows Source to be one platform's manifest of an
+	// index pushed with it, which is otherwise refused.
+	PlatformManifest bool
+	DryRun           bool
+	Eval             EvalOptions
 	// RunURL and Actor go into the record.
 	RunURL, Actor string
 
@@ -154,6 +158,15 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var par *parent
+	if len(img.manifests) == 1 {
+		if par, err = findParent(ctx, src, digest, img.annotations); err != nil {
+			return nil, err
+		}
+		if par != nil && !o.PlatformManifest {
+			return nil, refusePlatformManifest(srcRepo.String(), digest, par)
+		}
+	}
 	histories := map[string]*History{}
 	ev := &registryEvidence{src: src, digest: digest, manifests: img.manifests, platforms: img.platforms,
 		history: func(ctx context.Context, name string) (*History, error) {
@@ -170,6 +183,9 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 		}}
 	if res.Verdicts, err = Evaluate(ctx, env, ev, o.Eval); err != nil {
 		return nil, err
+	}
+	if par != nil {
+		explainScan(ctx, src, digest, par, res.Verdicts)
 	}
 	if res.Tags, err = renderTags(env, digest, img.annotations); err != nil {
 		return nil, err
@@ -237,14 +253,14 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{Environment: env.Name, Repository: h.repo.Name(), DryRun: o.DryRun, Rollback: true}
 	plan := func(ctx context.Context, head *Entry) (*Record, error) {
 		if head == nil {
-			return nil, fmt.Errorf("nothing to roll back: %s has no promotions yet", env.Name)
+			return nil, fault.Invalidf("nothing to roll back: %s has no promotions yet", env.Name)
 		}
 		eff, err := h.inEffect(ctx, head, 2)
 		if err != nil {
 			return nil, err
 		}
 		if len(eff) < 2 {
-			return nil, fmt.Errorf("nothing to roll back to: %s has one promotion in effect (%s)", env.Name, head.Digest)
+			return nil, fault.Invalidf("nothing to roll back to: %s has one promotion in effect (%s)", env.Name, head.Digest)
 		}
 		cur, prev := eff[0], eff[1]
 		img, err := readImage(ctx, h.repo, prev.Digest)
@@ -309,7 +325,8 @@ func readImage(ctx context.Context, r *registry.Repository, d v1.Hash) (*image, 
 		return nil, err
 	}
 	if !found {
-		return nil, fmt.Errorf("%s@%s does not exist", r.Name(), d)
+		// The digest names content: it will never appear by retrying.
+		return nil, fault.Invalidf("%s@%s does not exist; check the digest (slipway push prints it, and its digest output holds it)", r.Name(), d)
 	}
 	img := &image{manifests: []v1.Hash{d}}
 	if mt.IsIndex() {
@@ -358,11 +375,11 @@ func renderTags(env *Environment, d v1.Hash, ann map[string]string) ([]string, e
 	for _, t := range env.Tags {
 		tmpl, err := template.New("tag").Option("missingkey=error").Parse(t)
 		if err != nil {
-			return nil, fmt.Errorf("tag template %q: %w", t, err)
+			return nil, templateError(t, err)
 		}
 		var b strings.Builder
 		if err := tmpl.Execute(&b, data); err != nil {
-			return nil, fmt.Errorf("tag template %q: %w", t, err)
+			return nil, templateError(t, err)
 		}
 		// Rendered values are sanitised as push sanitises its tags:
 		// 1.2.3+dirty becomes 1.2.3-dirty, feature/x becomes feature-x.

@@ -21,6 +21,9 @@ func Summary(res *Result, changes *gitops.Result, failed error) *ci.Summary {
 	case res.Rollback:
 		s.Title = fmt.Sprintf("Slipway promote: rollback of %s", res.Environment)
 		line := fmt.Sprintf("`%s` back to `%s`", res.Repository, res.Digest)
+		if res.Digest.Hex == "" {
+			line = fmt.Sprintf("`%s`: nothing rolled back", res.Repository)
+		}
 		if res.Undone != nil {
 			line += fmt.Sprintf(", undoing record #%d (`%s`)", res.Undone.Sequence, res.Undone.Digest)
 		}

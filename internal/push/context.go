@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/slipwayci/slipway/internal/ci"
+	"github.com/slipwayci/slipway/internal/gitinfo"
 	"github.com/slipwayci/slipway/internal/record"
 )
 
@@ -62,8 +63,10 @@ func tagContext(ctx context.Context, rec *record.Record, info ci.Info, getenv fu
 		}
 		wg.Wait()
 		if c.Commit != "" {
-			c.Tag = highestSemver(strings.Fields(tags))
-			if head == c.Commit {
+			c.Tag = gitinfo.HighestRelease(strings.Fields(tags))
+			// A tagged commit is pushed as its release, as a tag run in
+			// CI is: the branch checked out does not tag it too.
+			if head == c.Commit && c.Tag == "" {
 				c.Branch = branch
 			}
 		}
@@ -108,16 +111,6 @@ func githubDefaultBranch(path string) string {
 		return ""
 	}
 	return ev.Repository.DefaultBranch
-}
-
-func highestSemver(tags []string) string {
-	best := ""
-	for _, t := range tags {
-		if strings.HasPrefix(t, "v") && semver.IsValid(t) && (best == "" || semver.Compare(t, best) > 0) {
-			best = t
-		}
-	}
-	return best
 }
 
 // needGit reports whether specs (DefaultTags if none) use anything git

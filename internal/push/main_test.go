@@ -97,6 +97,7 @@ func TestMainUsageErrors(t *testing.T) {
 		{"a tag in --to", []string{"--to", "ghcr.io/o/app:v1"}, "", "without a tag or digest"},
 		{"a digest in --to", []string{"--to", "ghcr.io/o/app@sha256:" + strings.Repeat("a", 64)}, "", "without a tag or digest"},
 		{"a bad repository", []string{"--to", "ghcr.io/o/App Name"}, "", "--to ghcr.io/o/App Name"},
+		{"a URL in --to", []string{"--to", "http://localhost:5000/team/app"}, "", "--to http://localhost:5000/team/app: drop the scheme: give localhost:5000/team/app, and --plain-http localhost:5000"},
 		{"username without a password", []string{"--to", "r.example/app", "--username", "u"}, "", "--username needs --password-stdin"},
 		{"password-stdin without username", []string{"--to", "r.example/app", "--password-stdin"}, "pw", "--password-stdin needs --username"},
 		{"empty password", []string{"--to", "r.example/app", "--username", "u", "--password-stdin"}, "\n", "standard input is empty"},

@@ -303,6 +303,13 @@ func (ts tagSpec) value(c TagContext) (string, bool, error) {
 		}
 		return "", false, nil
 	case "raw":
+		// A raw value names the tag outright: an expression with nothing
+		// behind it would silently push no tag, or half of one.
+		for _, m := range exprRE.FindAllString(ts.attrs["value"], -1) {
+			if v, err := expand(m, c); err == nil && v == "" {
+				return "", false, fmt.Errorf("tag spec type=raw,value=%s: %s is empty in this run; give enable=... to skip it when empty, or use type=ref,event=tag", ts.attrs["value"], m)
+			}
+		}
 		v, err := expand(ts.attrs["value"], c)
 		return v, false, err
 	case "sha":

@@ -179,6 +179,8 @@ func TestTagsErrors(t *testing.T) {
 		{"bad priority", []string{"type=sha,priority=high"}, nil, "not a number"},
 		{"bad enable", []string{"type=sha,enable=maybe"}, nil, "want true or false"},
 		{"unknown expression", []string{"type=raw,value={{version}}"}, nil, `unknown expression "{{version}}"`},
+		{"raw tag with no tag in this run", []string{"type=raw,value={{tag}}"}, nil, "{{tag}} is empty in this run"},
+		{"raw tag half made", []string{"v{{tag}}"}, nil, "{{tag}} is empty in this run"},
 		{"bad latest", nil, []string{"latest=sometimes"}, "auto, true or false"},
 		{"unknown flavor key", nil, []string{"colour=blue"}, `unknown key "colour"`},
 	} {

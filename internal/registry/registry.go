@@ -37,6 +37,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -45,6 +46,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/slipwayci/slipway/internal/fault"
 )
 
 // Options say how a Client reaches registries.
@@ -110,13 +113,33 @@ func New(o Options) (*Client, error) {
 // ParseRepository reads a repository name, marking it plain HTTP when its
 // registry is one of PlainHTTP.
 func (c *Client) ParseRepository(s string) (name.Repository, error) {
+	if err := noScheme(s); err != nil {
+		return name.Repository{}, err
+	}
 	return name.NewRepository(s, nameOptions(s, c.plainHTTP)...)
 }
 
 // ParseReference reads an image reference (tag or digest) as
 // ParseRepository reads a repository.
 func (c *Client) ParseReference(s string) (name.Reference, error) {
+	if err := noScheme(s); err != nil {
+		return nil, err
+	}
 	return name.ParseReference(s, nameOptions(s, c.plainHTTP)...)
+}
+
+// noScheme refuses a URL where a name belongs: go-containerregistry would
+// say the repository has bad characters, which hides the fix.
+func noScheme(s string) error {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return nil
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	if scheme == "http" {
+		return fmt.Errorf("drop the scheme: give %s, and --plain-http %s for a registry without TLS", rest, host)
+	}
+	return fmt.Errorf("drop the scheme: give %s", rest)
 }
 
 // DialOptions configure Dial.
@@ -166,13 +189,16 @@ func (c *Client) Dial(ctx context.Context, repo name.Repository, o DialOptions) 
 	}
 	counted := countingTransport{inner: c.transport, n: &r.requests}
 	var rt http.RoundTripper
-	err = r.retry(ctx, "logging in to "+repo.RegistryStr(), r.timeout, func(ctx context.Context) error {
+	// With no credentials there is no login to speak of: the registry is
+	// only being reached.
+	op := loginOp(repo, r.anonymous)
+	err = r.retry(ctx, op, r.timeout, func(ctx context.Context) error {
 		var err error
 		rt, err = transport.NewWithContext(ctx, repo.Registry, auth, counted, scopes)
 		return err
 	})
 	if err != nil {
-		return nil, r.explain(fmt.Errorf("logging in to %s: %w", repo.RegistryStr(), err))
+		return nil, r.explain(unresolvable(fmt.Errorf("%s: %w", op, err), repo))
 	}
 	r.http = &http.Client{Transport: rt}
 	return r, nil
@@ -196,13 +222,32 @@ func (c *Client) Get(ctx context.Context, ref name.Reference) (*remote.Descripto
 	// transport.Wrapper), adding no retries or login of its own.
 	tr, err := transport.NewWithContext(ctx, repo.Registry, auth, rt, []string{repo.Scope(transport.PullScope)})
 	if err != nil {
-		return nil, explainAuth(fmt.Errorf("logging in to %s: %w", repo.RegistryStr(), err), repo, anonymous)
+		return nil, explainAuth(unresolvable(fmt.Errorf("%s: %w", loginOp(repo, anonymous), err), repo), repo, anonymous)
 	}
 	desc, err := remote.Get(ref, remote.WithContext(ctx), remote.WithTransport(tr))
 	if err != nil {
 		return nil, explainAuth(err, repo, anonymous)
 	}
 	return desc, nil
+}
+
+// loginOp names the first exchange with a registry in messages.
+func loginOp(repo name.Repository, anonymous bool) string {
+	if anonymous {
+		return "reaching " + repo.RegistryStr()
+	}
+	return "logging in to " + repo.RegistryStr()
+}
+
+// unresolvable marks a registry whose host name does not resolve as a
+// configuration error: it names no registry, and waiting will not make
+// it one.
+func unresolvable(err error, repo name.Repository) error {
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return fault.As(fault.Invalid, fmt.Errorf("%w; check the registry name %s", err, repo.RegistryStr()))
+	}
+	return err
 }
 
 // AuthError is a registry's refusal of the credentials given, or of none.
@@ -240,6 +285,9 @@ func explainAuth(err error, repo name.Repository, anonymous bool) error {
 // ParseRepository reads a repository name, marking it plain HTTP when its
 // registry is one of plainHTTP.
 func ParseRepository(s string, plainHTTP []string) (name.Repository, error) {
+	if err := noScheme(s); err != nil {
+		return name.Repository{}, err
+	}
 	return name.NewRepository(s, nameOptions(s, newHostSet(plainHTTP))...)
 }
 

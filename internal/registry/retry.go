@@ -89,6 +89,12 @@ func retryable(err error) (bool, time.Duration) {
 		}
 		return false, 0
 	}
+	// A host name that does not resolve names no registry; a resolver
+	// that failed (IsTemporary, a timeout) may answer next time.
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return false, 0
+	}
 	// Dropped and refused connections: a registry restarting, a proxy
 	// cutting a long upload.
 	var opErr *net.OpError

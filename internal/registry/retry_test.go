@@ -31,6 +31,8 @@ func TestRetryable(t *testing.T) {
 		{"dropped mid-response", &url.Error{Op: "Put", URL: "x", Err: io.ErrUnexpectedEOF}, true, 0},
 		{"dropped before the response", &url.Error{Op: "Put", URL: "x", Err: io.EOF}, true, 0},
 		{"refused", &url.Error{Op: "Head", URL: "x", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, true, 0},
+		{"no such host", &url.Error{Op: "Get", URL: "x", Err: &net.OpError{Op: "dial", Err: &net.DNSError{Name: "nope.invalid", Err: "no such host", IsNotFound: true}}}, false, 0},
+		{"resolver timed out", &url.Error{Op: "Get", URL: "x", Err: &net.OpError{Op: "dial", Err: &net.DNSError{Name: "r.example", Err: "i/o timeout", IsTimeout: true}}}, true, 0},
 		{"bad request", errors.New("parsing something"), false, 0},
 		{"reset", errors.New("read tcp: connection reset by peer"), true, 0},
 		{"cancelled", context.Canceled, false, 0},

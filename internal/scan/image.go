@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
+	"github.com/slipwayci/slipway/internal/fault"
 	"github.com/slipwayci/slipway/internal/registry"
 )
 
@@ -44,7 +45,7 @@ func OpenImage(ctx context.Context, reg *registry.Client, ref, platform, dir str
 	if platform != "" {
 		p, err := v1.ParsePlatform(platform)
 		if err != nil {
-			return nil, fmt.Errorf("parsing --platform %q: %w", platform, err)
+			return nil, fault.Optionf("platform", "{option} %q: %v; want os/arch[/variant], e.g. linux/amd64", platform, err)
 		}
 		want = p
 	}
@@ -113,7 +114,7 @@ func openLayout(layoutDir, ref, dir string, want *v1.Platform) ([]*Image, error)
 	}
 	if d == nil {
 		if digest != "" {
-			return nil, fmt.Errorf("OCI layout %s has no manifest %s", layoutDir, digest)
+			return nil, fault.Invalidf("OCI layout %s has no manifest %s; give one it lists, or none", layoutDir, digest)
 		}
 		return nil, fmt.Errorf("OCI layout %s is empty", layoutDir)
 	}
@@ -187,7 +188,8 @@ func pick(img *Image, idx v1.ImageIndex, want *v1.Platform) ([]*Image, error) {
 			}
 		}
 		if len(chosen) == 0 {
-			return nil, fmt.Errorf("image %s has no %s image (it has %s)", img.Name, want, strings.Join(have, ", "))
+			// The image will not grow the platform: a usage error.
+			return nil, fault.Optionf("platform", "{option} %s: image %s has no %s image; it has %s", want, img.Name, want, strings.Join(have, ", "))
 		}
 	}
 	var out []*Image

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/slipwayci/slipway/internal/fault"
 	"github.com/slipwayci/slipway/internal/scan/scantest"
 )
 
@@ -73,8 +74,10 @@ func TestOpenImageLayoutPicksThePlatform(t *testing.T) {
 			t.Errorf("--platform %q: opened %v, want %v", tc.platform, got, tc.want)
 		}
 	}
-	if _, err := OpenImage(context.Background(), nil, "oci:image", "linux/s390x", dir); err == nil || !strings.Contains(err.Error(), "has no linux/s390x image (it has linux/amd64, linux/arm64") {
-		t.Errorf("missing platform: %v", err)
+	// A platform the image does not have never will: exit 2, naming the
+	// ones it has.
+	if _, err := OpenImage(context.Background(), nil, "oci:image", "linux/s390x", dir); err == nil || !strings.Contains(err.Error(), "has no linux/s390x image; it has linux/amd64, linux/arm64") || fault.Of(err) != fault.Invalid {
+		t.Errorf("missing platform: %v (kind %v), want a usage error", err, fault.Of(err))
 	}
 	if _, err := OpenImage(context.Background(), nil, "oci:missing", "", dir); err == nil {
 		t.Error("opening a missing layout succeeded")

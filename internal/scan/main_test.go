@@ -319,6 +319,12 @@ func TestGitHubKeepsUntrustedTextOffTheCommandChannel(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
+	mod := t.TempDir()
+	for name, data := range map[string]string{"records": "not a directory", "go.mod": "module example.com/m\n\ngo 1.22\n"} {
+		if err := os.WriteFile(filepath.Join(mod, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -333,6 +339,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--dir", "none", "--image", "none"}, "nothing to scan"},
 		{[]string{"extra"}, "unexpected arguments"},
 		{[]string{"--bogus"}, "flag provided but not defined"},
+		// A database that cannot be read never will be: exit 2, not 1.
+		{[]string{"--dir", mod, "--image", "none", "--vulndb", "file://" + filepath.ToSlash(filepath.Join(mod, "missing"))}, "give --vulndb a folder of Go OSV records"},
+		{[]string{"--dir", mod, "--image", "none", "--vulndb", "file://" + filepath.ToSlash(filepath.Join(mod, "records"))}, "give --vulndb a folder of Go OSV records"},
+		{[]string{"--dir", mod, "--image", "none", "--vulndb", filepath.Join(mod, "missing")}, "is neither https:// nor file://"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, stderr, code := run(t, dir, nil, tc.args...)
