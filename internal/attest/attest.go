@@ -8,6 +8,7 @@ package attest
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,10 +18,13 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/sign"
+	"github.com/slipwayci/slipway/internal/trust"
 )
 
 // Evidence is one statement and the manifests its bundle is attached to.
@@ -165,40 +169,100 @@ func readSBOM(dir string, sb record.SBOM) ([]byte, error) {
 // Published is a bundle attached to a manifest.
 type Published struct {
 	Evidence string
-	Subject  v1.Hash
-	Referrer v1.Descriptor
+	// PredicateType is the signed statement's.
+	PredicateType string
+	Subject       v1.Hash
+	Referrer      v1.Descriptor
 }
 
-// Sign signs each statement once, a few at a time (each signature waits
-// on the timestamp authority), then attaches each bundle to its
-// manifests, one at a time: on a registry without the referrers API each
-// attachment rewrites the subject's fallback index.
+// Signed is a statement signed: its evidence and the Sigstore bundle.
+type Signed struct {
+	Evidence
+	PredicateType string
+	Bundle        []byte
+}
+
+// Sign signs each statement and attaches its bundle to its manifests;
+// see SignAll and Attach.
 func Sign(ctx context.Context, s *sign.Signer, repo sign.Attacher, ev []Evidence, now time.Time) ([]Published, error) {
-	bundles := make([][]byte, len(ev))
+	signed, err := SignAll(ctx, s, ev)
+	if err != nil {
+		return nil, err
+	}
+	return Attach(ctx, repo, signed, now)
+}
+
+// SignAll signs each statement once, a few at a time (each signature
+// waits on the timestamp authority). The bundles do not depend on the
+// repository, so a push to many signs once for all.
+func SignAll(ctx context.Context, s *sign.Signer, ev []Evidence) ([]Signed, error) {
+	out := make([]Signed, len(ev))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for i, e := range ev {
 		g.Go(func() error {
+			st, err := sign.ParseStatement(e.Statement)
+			if err != nil {
+				return fmt.Errorf("the %s statement: %w", e.Name, err)
+			}
 			b, err := s.Sign(gctx, e.Statement)
 			if err != nil {
 				return fmt.Errorf("signing the %s statement: %w", e.Name, err)
 			}
-			bundles[i] = b
+			out[i] = Signed{Evidence: e, PredicateType: st.PredicateType, Bundle: b}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// Attach attaches each bundle to its manifests, one at a time: on a
+// registry without the referrers API each attachment rewrites the
+// subject's fallback index.
+func Attach(ctx context.Context, repo sign.Attacher, signed []Signed, now time.Time) ([]Published, error) {
 	var out []Published
-	for i, e := range ev {
-		for _, d := range e.Subjects {
-			ref, err := sign.Publish(ctx, repo, d, bundles[i], now)
+	for _, b := range signed {
+		for _, d := range b.Subjects {
+			ref, err := sign.Publish(ctx, repo, d, b.Bundle, now)
 			if err != nil {
 				return out, err
 			}
-			out = append(out, Published{Evidence: e.Name, Subject: d.Digest, Referrer: ref})
+			out = append(out, Published{Evidence: b.Name, PredicateType: b.PredicateType, Subject: d.Digest, Referrer: ref})
 		}
 	}
 	return out, nil
+}
+
+// Check verifies each bundle against a trusted root, as the signer's own
+// identity (or key) with the timestamps and log entries it asked for, so
+// that signatures no verifier will accept are never published.
+func Check(tr root.TrustedMaterial, s *sign.Signer, signed []Signed) error {
+	ts, tl := s.Evidence()
+	p := trust.Policy{Root: tr, Timestamps: ts, TlogEntries: tl}
+	if s.Keyless() {
+		subject, issuer := s.Identity()
+		p.Identities = []trust.Identity{{Subject: subject, Issuer: issuer}}
+	} else {
+		p.Keys = []crypto.PublicKey{s.PublicKey()}
+	}
+	v, err := trust.New(p)
+	if err != nil {
+		return fmt.Errorf("checking the signatures against --trusted-root: %w", err)
+	}
+	for _, b := range signed {
+		if _, err := v.Verify(b.Bundle, trust.Expect{Digest: b.Subjects[0].Digest, PredicateType: b.PredicateType}); err != nil {
+			return fmt.Errorf("the %s signature does not verify against --trusted-root: %w", b.Name, err)
+		}
+	}
+	return nil
+}
+
+// Repository adapts the registry client's repository to sign.Attacher.
+func Repository(r *registry.Repository) sign.Attacher {
+	return sign.AttachFunc(func(ctx context.Context, subject v1.Descriptor, data []byte, mediaType, artifactType string, ann map[string]string) (v1.Descriptor, error) {
+		return r.Attach(ctx, subject, registry.Artifact{Data: data, MediaType: mediaType, ArtifactType: artifactType, Annotations: ann})
+	})
 }

@@ -13,6 +13,7 @@ package sign
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -140,6 +141,16 @@ func (s *Signer) Identity() (subject, issuer string) {
 	}
 	return s.certs.identity()
 }
+
+// PublicKey is the public half of the signing key.
+func (s *Signer) PublicKey() crypto.PublicKey { return s.keypair.GetPublicKey() }
+
+// Keyless reports whether the signer signs with a Fulcio certificate.
+func (s *Signer) Keyless() bool { return s.certs != nil }
+
+// Evidence is how many signed timestamps and log entries each bundle
+// carries.
+func (s *Signer) Evidence() (timestamps, tlogEntries int) { return len(s.tsa), len(s.tlog) }
 
 // PayloadType is the DSSE payload type of an in-toto statement.
 const PayloadType = "application/vnd.in-toto+json"
