@@ -415,7 +415,7 @@ func report(p ci.Platform, rec *record.Record, digest v1.Hash, tags []string, re
 		{"tags", strings.Join(tags, ",")},
 	}
 	if signer != nil && signer.signed != nil {
-		outputs = append(outputs, [2]string{"signer", signerName(signer.signer)}, [2]string{"signed", strings.Join(signer.predicateTypes(), ",")})
+		outputs = append(outputs, [2]string{"signer", signer.signer.Name()}, [2]string{"signed", strings.Join(signer.predicateTypes(), ",")})
 	}
 	for _, o := range outputs {
 		if err := p.SetOutput(o[0], o[1]); err != nil {

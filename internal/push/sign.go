@@ -99,14 +99,5 @@ func (g *imageSigner) describe() string {
 	if sboms > 0 {
 		names = append(names, fmt.Sprintf("%d SBOMs", sboms))
 	}
-	return fmt.Sprintf("signed %d statements (%s) as %s", n, strings.Join(names, ", "), signerName(g.signer))
-}
-
-// signerName is the signer as a verifier will see it.
-func signerName(s *sign.Signer) string {
-	subject, issuer := s.Identity()
-	if !s.Keyless() {
-		return "key " + issuer
-	}
-	return subject + " (issuer " + issuer + ")"
+	return fmt.Sprintf("signed %d statements (%s) as %s", n, strings.Join(names, ", "), g.signer.Name())
 }

@@ -142,6 +142,16 @@ func (s *Signer) Identity() (subject, issuer string) {
 	return s.certs.identity()
 }
 
+// Name is the signer as a verifier will see it, for messages: "SUBJECT
+// (issuer ISSUER)" or "key HINT".
+func (s *Signer) Name() string {
+	subject, issuer := s.Identity()
+	if s.certs == nil {
+		return "key " + issuer
+	}
+	return subject + " (issuer " + issuer + ")"
+}
+
 // PublicKey is the public half of the signing key.
 func (s *Signer) PublicKey() crypto.PublicKey { return s.keypair.GetPublicKey() }
 
