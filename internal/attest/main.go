@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slipwayci/slipway/internal/ci"
@@ -98,15 +97,15 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, c *config) error {
 	if c.image == "" {
 		return cli.Usagef("no image: give REPOSITORY@sha256:DIGEST, e.g. slipway sign ghcr.io/owner/app@sha256:...")
 	}
-	ref, err := registry.ParseRepository(strings.SplitN(c.image, "@", 2)[0], c.reg.PlainHTTP.Values)
+	repoName, dgst, ok := strings.Cut(c.image, "@")
+	if !ok || !strings.HasPrefix(dgst, "sha256:") {
+		return cli.Usagef("image %s: give it by digest, REPOSITORY@sha256:DIGEST (slipway push's digest output); a tag may move", c.image)
+	}
+	h, err := v1.NewHash(dgst)
 	if err != nil {
 		return cli.Usagef("image %s: %v", c.image, err)
 	}
-	digest, err := name.NewDigest(c.image)
-	if err != nil || !strings.Contains(c.image, "@sha256:") {
-		return cli.Usagef("image %s: give it by digest, REPOSITORY@sha256:DIGEST (slipway push's digest output); a tag may move", c.image)
-	}
-	h, err := v1.NewHash(digest.DigestStr())
+	ref, err := registry.ParseRepository(repoName, c.reg.PlainHTTP.Values)
 	if err != nil {
 		return cli.Usagef("image %s: %v", c.image, err)
 	}
