@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -183,6 +184,21 @@ func TestPushSignsWithKey(t *testing.T) {
 		if tagged(t, r, "keyed/hello", "stable") != "" {
 			t.Fatalf("%s: the tag was pushed", c.name)
 		}
+	}
+
+	// A trusted root without the timestamp authority push uses: the
+	// signatures would not verify, so nothing is published or tagged.
+	var tr map[string]any
+	if err := json.Unmarshal(s.TrustedRoot, &tr); err != nil {
+		t.Fatal(err)
+	}
+	delete(tr, "timestampAuthorities")
+	otherRoot := filepath.Join(keys, "other_root.json")
+	data, _ := json.Marshal(tr)
+	writeFile(t, otherRoot, string(data))
+	bad := pushRun(t, dir, []string{"COSIGN_PASSWORD=" + password}, "", append(append([]string(nil), flags...), "--trusted-root", otherRoot)...)
+	if bad.Code != 1 || !strings.Contains(bad.Stderr, "--trusted-root") || tagged(t, r, "keyed/hello", "stable") != "" {
+		t.Errorf("a signature the trusted root refuses: exit %d, tag %q\n%s", bad.Code, tagged(t, r, "keyed/hello", "stable"), bad.Stderr)
 	}
 
 	res := pushOK(t, dir, []string{"COSIGN_PASSWORD=" + password}, flags...)
