@@ -119,7 +119,9 @@ func sbomEvidence(in Input, all []v1.Descriptor) ([]Evidence, error) {
 	if in.Record == nil || in.Record.Image == nil {
 		return nil, nil
 	}
-	byDigest := map[string]v1.Descriptor{}
+	// A single-platform image may be pushed as a bare manifest, which is
+	// then both the root and the platform's manifest.
+	byDigest := map[string]v1.Descriptor{in.Index.Digest.String(): in.Index}
 	for _, d := range in.Manifests {
 		byDigest[d.Digest.String()] = d
 	}
@@ -138,12 +140,19 @@ func sbomEvidence(in Input, all []v1.Descriptor) ([]Evidence, error) {
 			if err != nil {
 				return nil, err
 			}
-			st, err := sign.NewStatement(pt, json.RawMessage(doc),
-				sign.DigestSubject(p.Platform, in.Index.Digest), sign.DigestSubject(p.Platform, m.Digest))
+			subjects := []v1.Descriptor{all[0]}
+			if m.Digest != in.Index.Digest {
+				subjects = append(subjects, m)
+			}
+			var named []sign.Subject
+			for _, d := range subjects {
+				named = append(named, sign.DigestSubject(p.Platform, d.Digest))
+			}
+			st, err := sign.NewStatement(pt, json.RawMessage(doc), named...)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, Evidence{Name: "sbom " + p.Platform + " (" + sb.Format + ")", Statement: st, Subjects: []v1.Descriptor{all[0], m}})
+			out = append(out, Evidence{Name: "sbom " + p.Platform + " (" + sb.Format + ")", Statement: st, Subjects: subjects})
 		}
 	}
 	return out, nil

@@ -348,3 +348,68 @@ func moveBundles(t *testing.T, r *registrytest.Registry, repo, from, other strin
 		t.Fatalf("no bundle refers to %s@%s", repo, from)
 	}
 }
+
+// TestPushActionSignsKeyless runs the push action under act with the
+// keyless inputs pointing at the local Sigstore and the runner's token
+// variables as GitHub sets them for id-token: write; cosign verifies what
+// it pushed, and nothing the step printed shows the request token.
+func TestPushActionSignsKeyless(t *testing.T) {
+	requireE2E(t, "act", "git", "rsync", "go", "docker-registry")
+	s := sigstoretest.Shared(t)
+	sigstoretest.Need(t, "cosign")
+	must(t, slipwayBin)
+	r := registrytest.New(t, registrytest.Options{})
+	wf := sampleWorkflow("push", "", `      - id: push
+        uses: ./actions/push
+        with:
+          to: `+r.Host+`/act/hello
+          tags: type=raw,value=stable
+          working-directory: `+sampleApp+`
+          fulcio-url: `+s.FulcioURL+`
+          tsa-url: `+s.TSAURL+`
+          rekor-url: `+s.RekorURL+`
+          rekor-api: 2
+          trusted-root: ${{ env.SLIPWAY_E2E_ROOT }}
+      - name: Hand the outputs to the test
+        env:
+          DIGEST: ${{ steps.push.outputs.digest }}
+          SIGNER: ${{ steps.push.outputs.signer }}
+          SIGNED: ${{ steps.push.outputs.signed }}
+        run: |
+          printf '%s' "$DIGEST" > "$SLIPWAY_E2E_OUT/digest"
+          printf '%s' "$SIGNER" > "$SLIPWAY_E2E_OUT/signer"
+          printf '%s' "$SIGNED" > "$SLIPWAY_E2E_OUT/signed"
+`)
+	repo, _ := newRepo(t, map[string]string{".github/workflows/push.yml": wf})
+	out := t.TempDir()
+	url, tok := s.Issuer.Runner(signJob)
+	o, err := run(t, repo, toolEnv(t), "act", "push",
+		"-W", filepath.Join(".github", "workflows", "push.yml"),
+		"-P", "ubuntu-latest=-self-hosted", "--json",
+		"--action-cache-path", filepath.Join(t.TempDir(), "act"), "--no-cache-server",
+		"--env", "SLIPWAY_E2E_OUT="+out, "--env", "SLIPWAY_E2E_ROOT="+s.TrustedRootFile,
+		"--env", "ACTIONS_ID_TOKEN_REQUEST_URL="+url, "--env", "ACTIONS_ID_TOKEN_REQUEST_TOKEN="+tok,
+	)
+	logOutput(t, "act", o)
+	if err != nil {
+		t.Fatalf("act: %v", err)
+	}
+	log := parseActLog(t, o.Stdout)
+	if got := log.jobResult(); got != "success" {
+		t.Fatalf("job result = %q, want success", got)
+	}
+	for _, e := range log {
+		if e.in("push") && e.Command != "add-mask" && strings.Contains(e.Msg, tok) {
+			t.Errorf("the push step printed the request token: %q", e.Msg)
+		}
+	}
+	if got := readFile(t, filepath.Join(out, "signer")); !strings.HasPrefix(got, signJob.Subject()) {
+		t.Errorf("signer output %q, want %s", got, signJob.Subject())
+	}
+	if got := readFile(t, filepath.Join(out, "signed")); !strings.Contains(got, sign.SLSAProvenancePredicate) {
+		t.Errorf("signed output %q lacks the provenance", got)
+	}
+	ref := r.Host + "/act/hello@" + readFile(t, filepath.Join(out, "digest"))
+	cosignOK(t, append(append([]string{"verify"}, cosignKeyless(s, signIdentity)...), ref)...)
+	cosignOK(t, append(append([]string{"verify-attestation", "--type", "slsaprovenance1"}, cosignKeyless(s, signIdentity)...), ref)...)
+}
