@@ -13,11 +13,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"golang.org/x/sync/errgroup"
 
@@ -269,9 +271,78 @@ func Check(tr root.TrustedMaterial, s *sign.Signer, signed []Signed) error {
 	return nil
 }
 
-// Repository adapts the registry client's repository to sign.Attacher.
-func Repository(r *registry.Repository) sign.Attacher {
-	return sign.AttachFunc(func(ctx context.Context, subject v1.Descriptor, data []byte, mediaType, artifactType string, ann map[string]string) (v1.Descriptor, error) {
-		return r.Attach(ctx, subject, registry.Artifact{Data: data, MediaType: mediaType, ArtifactType: artifactType, Annotations: ann})
-	})
+// AttachTo attaches the bundles in repo as Attach does, but lists them in
+// each subject's referrers fallback index with one write per subject, as
+// push lists its other referrers, rather than one write and a settling
+// pause per bundle (registry.Repository.Attach's way, for one artifact).
+func AttachTo(ctx context.Context, repo *registry.Repository, signed []Signed, now time.Time) ([]Published, error) {
+	b := &batch{r: repo, bySubject: map[v1.Hash][]v1.Descriptor{}}
+	pub, err := Attach(ctx, b, signed, now)
+	if err != nil {
+		return pub, err
+	}
+	return pub, b.list(ctx)
+}
+
+// batch is a sign.Attacher that pushes each artifact and keeps it by
+// subject, for list to add them to the referrers fallback indexes.
+type batch struct {
+	r         *registry.Repository
+	config    bool // the empty config is there
+	subjects  []v1.Hash
+	bySubject map[v1.Hash][]v1.Descriptor
+}
+
+func (b *batch) Attach(ctx context.Context, subject v1.Descriptor, data []byte, mediaType, artifactType string, ann map[string]string) (v1.Descriptor, error) {
+	h, size, err := v1.SHA256(bytes.NewReader(data))
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	layer := v1.Descriptor{MediaType: types.MediaType(mediaType), Size: size, Digest: h}
+	raw, desc, err := registry.ArtifactManifest(subject, layer, artifactType, ann)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	blobs := []registry.Blob{{Desc: layer, Open: opener(data)}}
+	if !b.config {
+		empty := registry.EmptyConfig()
+		blobs = append(blobs, registry.Blob{Desc: empty, Open: opener(empty.Data)})
+	}
+	for _, bl := range blobs {
+		if _, err := b.r.PutBlob(ctx, bl, "", true); err != nil {
+			return v1.Descriptor{}, err
+		}
+	}
+	b.config = true
+	if err := b.r.PutManifest(ctx, desc.Digest.String(), desc.MediaType, raw); err != nil {
+		return v1.Descriptor{}, err
+	}
+	if _, ok := b.bySubject[subject.Digest]; !ok {
+		b.subjects = append(b.subjects, subject.Digest)
+	}
+	b.bySubject[subject.Digest] = append(b.bySubject[subject.Digest], desc)
+	return desc, nil
+}
+
+// list makes the artifacts findable: a registry with the referrers API
+// lists them already; one without gets them added to each subject's
+// fallback index, keeping what others put there.
+func (b *batch) list(ctx context.Context) error {
+	if len(b.subjects) == 0 {
+		return nil
+	}
+	api, err := b.r.ReferrersAPI(ctx, b.subjects[0])
+	if err != nil || api {
+		return err
+	}
+	for _, s := range b.subjects {
+		if _, err := b.r.AddReferrers(ctx, s, b.bySubject[s]); err != nil {
+			return fmt.Errorf("listing the signatures of %s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+func opener(data []byte) func(context.Context) (io.ReadCloser, error) {
+	return func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 }

@@ -155,7 +155,7 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, c *config) error {
 			return err
 		}
 	}
-	pub, err := Attach(ctx, Repository(repo), signed, time.Now())
+	pub, err := AttachTo(ctx, repo, signed, time.Now())
 	for _, b := range pub {
 		fmt.Fprintf(p.Stdout(), "signed %s %s@%s: %s\n", b.Evidence, ref, b.Subject, b.Referrer.Digest)
 	}

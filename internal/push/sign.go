@@ -38,7 +38,7 @@ func (g *imageSigner) Sign(ctx context.Context, repo *registry.Repository, root 
 	if err != nil {
 		return 0, err
 	}
-	pub, err := attest.Attach(ctx, attest.Repository(repo), signed, g.now)
+	pub, err := attest.AttachTo(ctx, repo, signed, g.now)
 	return len(pub), err
 }
 
