@@ -8,19 +8,25 @@ package attest
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipwayci/slipway/internal/record"
+	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/sign"
+	"github.com/slipwayci/slipway/internal/trust"
 )
 
 // Evidence is one statement and the manifests its bundle is attached to.
@@ -115,7 +121,9 @@ func sbomEvidence(in Input, all []v1.Descriptor) ([]Evidence, error) {
 	if in.Record == nil || in.Record.Image == nil {
 		return nil, nil
 	}
-	byDigest := map[string]v1.Descriptor{}
+	// A single-platform image may be pushed as a bare manifest, which is
+	// then both the root and the platform's manifest.
+	byDigest := map[string]v1.Descriptor{in.Index.Digest.String(): in.Index}
 	for _, d := range in.Manifests {
 		byDigest[d.Digest.String()] = d
 	}
@@ -134,12 +142,19 @@ func sbomEvidence(in Input, all []v1.Descriptor) ([]Evidence, error) {
 			if err != nil {
 				return nil, err
 			}
-			st, err := sign.NewStatement(pt, json.RawMessage(doc),
-				sign.DigestSubject(p.Platform, in.Index.Digest), sign.DigestSubject(p.Platform, m.Digest))
+			subjects := []v1.Descriptor{all[0]}
+			if m.Digest != in.Index.Digest {
+				subjects = append(subjects, m)
+			}
+			var named []sign.Subject
+			for _, d := range subjects {
+				named = append(named, sign.DigestSubject(p.Platform, d.Digest))
+			}
+			st, err := sign.NewStatement(pt, json.RawMessage(doc), named...)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, Evidence{Name: "sbom " + p.Platform + " (" + sb.Format + ")", Statement: st, Subjects: []v1.Descriptor{all[0], m}})
+			out = append(out, Evidence{Name: "sbom " + p.Platform + " (" + sb.Format + ")", Statement: st, Subjects: subjects})
 		}
 	}
 	return out, nil
@@ -165,40 +180,169 @@ func readSBOM(dir string, sb record.SBOM) ([]byte, error) {
 // Published is a bundle attached to a manifest.
 type Published struct {
 	Evidence string
-	Subject  v1.Hash
-	Referrer v1.Descriptor
+	// PredicateType is the signed statement's.
+	PredicateType string
+	Subject       v1.Hash
+	Referrer      v1.Descriptor
 }
 
-// Sign signs each statement once, a few at a time (each signature waits
-// on the timestamp authority), then attaches each bundle to its
-// manifests, one at a time: on a registry without the referrers API each
-// attachment rewrites the subject's fallback index.
+// Signed is a statement signed: its evidence and the Sigstore bundle.
+type Signed struct {
+	Evidence
+	PredicateType string
+	Bundle        []byte
+}
+
+// Sign signs each statement and attaches its bundle to its manifests;
+// see SignAll and Attach.
 func Sign(ctx context.Context, s *sign.Signer, repo sign.Attacher, ev []Evidence, now time.Time) ([]Published, error) {
-	bundles := make([][]byte, len(ev))
+	signed, err := SignAll(ctx, s, ev)
+	if err != nil {
+		return nil, err
+	}
+	return Attach(ctx, repo, signed, now)
+}
+
+// SignAll signs each statement once, a few at a time (each signature
+// waits on the timestamp authority). The bundles do not depend on the
+// repository, so a push to many signs once for all.
+func SignAll(ctx context.Context, s *sign.Signer, ev []Evidence) ([]Signed, error) {
+	out := make([]Signed, len(ev))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for i, e := range ev {
 		g.Go(func() error {
+			st, err := sign.ParseStatement(e.Statement)
+			if err != nil {
+				return fmt.Errorf("the %s statement: %w", e.Name, err)
+			}
 			b, err := s.Sign(gctx, e.Statement)
 			if err != nil {
 				return fmt.Errorf("signing the %s statement: %w", e.Name, err)
 			}
-			bundles[i] = b
+			out[i] = Signed{Evidence: e, PredicateType: st.PredicateType, Bundle: b}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// Attach attaches each bundle to its manifests, one at a time: on a
+// registry without the referrers API each attachment rewrites the
+// subject's fallback index.
+func Attach(ctx context.Context, repo sign.Attacher, signed []Signed, now time.Time) ([]Published, error) {
 	var out []Published
-	for i, e := range ev {
-		for _, d := range e.Subjects {
-			ref, err := sign.Publish(ctx, repo, d, bundles[i], now)
+	for _, b := range signed {
+		for _, d := range b.Subjects {
+			ref, err := sign.Publish(ctx, repo, d, b.Bundle, now)
 			if err != nil {
 				return out, err
 			}
-			out = append(out, Published{Evidence: e.Name, Subject: d.Digest, Referrer: ref})
+			out = append(out, Published{Evidence: b.Name, PredicateType: b.PredicateType, Subject: d.Digest, Referrer: ref})
 		}
 	}
 	return out, nil
+}
+
+// Check verifies each bundle against a trusted root, as the signer's own
+// identity (or key) with the timestamps and log entries it asked for, so
+// that signatures no verifier will accept are never published.
+func Check(tr root.TrustedMaterial, s *sign.Signer, signed []Signed) error {
+	ts, tl := s.Evidence()
+	p := trust.Policy{Root: tr, Timestamps: ts, TlogEntries: tl}
+	if s.Keyless() {
+		subject, issuer := s.Identity()
+		p.Identities = []trust.Identity{{Subject: subject, Issuer: issuer}}
+	} else {
+		p.Keys = []crypto.PublicKey{s.PublicKey()}
+	}
+	v, err := trust.New(p)
+	if err != nil {
+		return fmt.Errorf("checking the signatures against --trusted-root: %w", err)
+	}
+	for _, b := range signed {
+		if _, err := v.Verify(b.Bundle, trust.Expect{Digest: b.Subjects[0].Digest, PredicateType: b.PredicateType}); err != nil {
+			return fmt.Errorf("the %s signature does not verify against --trusted-root: %w", b.Name, err)
+		}
+	}
+	return nil
+}
+
+// AttachTo attaches the bundles in repo as Attach does, but lists them in
+// each subject's referrers fallback index with one write per subject, as
+// push lists its other referrers, rather than one write and a settling
+// pause per bundle (registry.Repository.Attach's way, for one artifact).
+func AttachTo(ctx context.Context, repo *registry.Repository, signed []Signed, now time.Time) ([]Published, error) {
+	b := &batch{r: repo, bySubject: map[v1.Hash][]v1.Descriptor{}}
+	pub, err := Attach(ctx, b, signed, now)
+	if err != nil {
+		return pub, err
+	}
+	return pub, b.list(ctx)
+}
+
+// batch is a sign.Attacher that pushes each artifact and keeps it by
+// subject, for list to add them to the referrers fallback indexes.
+type batch struct {
+	r         *registry.Repository
+	config    bool // the empty config is there
+	subjects  []v1.Hash
+	bySubject map[v1.Hash][]v1.Descriptor
+}
+
+func (b *batch) Attach(ctx context.Context, subject v1.Descriptor, data []byte, mediaType, artifactType string, ann map[string]string) (v1.Descriptor, error) {
+	h, size, err := v1.SHA256(bytes.NewReader(data))
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	layer := v1.Descriptor{MediaType: types.MediaType(mediaType), Size: size, Digest: h}
+	raw, desc, err := registry.ArtifactManifest(subject, layer, artifactType, ann)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	blobs := []registry.Blob{{Desc: layer, Open: opener(data)}}
+	if !b.config {
+		empty := registry.EmptyConfig()
+		blobs = append(blobs, registry.Blob{Desc: empty, Open: opener(empty.Data)})
+	}
+	for _, bl := range blobs {
+		if _, err := b.r.PutBlob(ctx, bl, "", true); err != nil {
+			return v1.Descriptor{}, err
+		}
+	}
+	b.config = true
+	if err := b.r.PutManifest(ctx, desc.Digest.String(), desc.MediaType, raw); err != nil {
+		return v1.Descriptor{}, err
+	}
+	if _, ok := b.bySubject[subject.Digest]; !ok {
+		b.subjects = append(b.subjects, subject.Digest)
+	}
+	b.bySubject[subject.Digest] = append(b.bySubject[subject.Digest], desc)
+	return desc, nil
+}
+
+// list makes the artifacts findable: a registry with the referrers API
+// lists them already; one without gets them added to each subject's
+// fallback index, keeping what others put there.
+func (b *batch) list(ctx context.Context) error {
+	if len(b.subjects) == 0 {
+		return nil
+	}
+	api, err := b.r.ReferrersAPI(ctx, b.subjects[0])
+	if err != nil || api {
+		return err
+	}
+	for _, s := range b.subjects {
+		if _, err := b.r.AddReferrers(ctx, s, b.bySubject[s]); err != nil {
+			return fmt.Errorf("listing the signatures of %s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+func opener(data []byte) func(context.Context) (io.ReadCloser, error) {
+	return func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 }

@@ -124,3 +124,26 @@ func TestPlanRefuses(t *testing.T) {
 		})
 	}
 }
+
+// A single-platform image pushed as a bare manifest: the manifest is the
+// root and the platform's, and each statement is attached to it once.
+func TestPlanSingleManifest(t *testing.T) {
+	in, _ := setup(t)
+	amd := in.Manifests[0]
+	in.Index, in.Manifests = amd, nil
+	in.Record.Image.Digest = amd.Digest.String()
+	in.Record.Image.Platforms = in.Record.Image.Platforms[:1]
+	in.Provenance, in.Scan = nil, nil
+	ev, err := attest.Plan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev) != 2 {
+		t.Fatalf("%d statements, want the image and one SBOM", len(ev))
+	}
+	for _, e := range ev {
+		if len(e.Subjects) != 1 || e.Subjects[0].Digest != amd.Digest {
+			t.Errorf("%s is attached to %v, want only %s", e.Name, e.Subjects, amd.Digest)
+		}
+	}
+}

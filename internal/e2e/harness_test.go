@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slipwayci/slipway/internal/sigstoretest"
 )
 
 // toolTimeout bounds each run of act, gitlab-ci-local or a script: long
@@ -49,7 +51,8 @@ func requireE2E(t *testing.T, tools ...string) {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	// The local Sigstore, if a signing test started it, stops with the run.
+	code := sigstoretest.Main(m)
 	cleanup()
 	os.Exit(code)
 }
@@ -182,7 +185,7 @@ func must[T any](t *testing.T, f func() (T, error)) T {
 // run in GitHub Actions or GitLab CI, their CI's variables must not decide
 // what act or gitlab-ci-local see.
 func leaks(key string) bool {
-	for _, p := range []string{"GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_", "CI_", "GITLAB_", "SLIPWAY_"} {
+	for _, p := range []string{"GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_", "CI_", "GITLAB_", "SLIPWAY_", "SIGSTORE_", "COSIGN_"} {
 		if strings.HasPrefix(key, p) {
 			return true
 		}

@@ -12,14 +12,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/slipwayci/slipway/internal/attest"
 	"github.com/slipwayci/slipway/internal/ci"
 	"github.com/slipwayci/slipway/internal/cli"
+	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/record"
 	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/sign"
 	"github.com/slipwayci/slipway/internal/text"
 )
 
@@ -43,6 +47,15 @@ referrer, e.g. --attach dist/scan.intoto.json for the scan's evidence,
 which slipway promote's scan gate reads. An in-toto statement must name the
 image among its subjects.
 
+Signing (--sign, docs/sign.md): after the referrers and before the tags,
+for the index and each platform manifest, the image itself (as cosign
+sign signs it), SLSA provenance, the scan's statement and the SBOMs, each a
+Sigstore bundle attached as cosign v3 attaches them, so cosign verify and
+cosign verify-attestation accept them. Keyless by default where the CI
+offers an OIDC token (GitHub's id-token: write, GitLab's id_tokens:
+SIGSTORE_ID_TOKEN); --sign KEY signs with a key (COSIGN_PASSWORD decrypts
+cosign's key files).
+
 Credentials: --username with --password-stdin; Docker's config.json
 (DOCKER_CONFIG), REGISTRY_AUTH_FILE and credential helpers; GitLab's
 CI_REGISTRY_USER/CI_REGISTRY_PASSWORD or CI_JOB_TOKEN for CI_REGISTRY;
@@ -61,6 +74,7 @@ type config struct {
 	parallel                   int
 	dir                        string
 	reg                        registry.Flags
+	signing                    sign.Flags
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -76,6 +90,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dir, "dir", ".", "a `directory` in the git checkout, for the branch and tag outside CI")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "print the destinations and tags, push nothing")
 	c.reg.Register(fs, "the first --to's")
+	c.signing.Register(fs)
 }
 
 // Main runs the push step with the given process environment.
@@ -141,6 +156,7 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, c *config) error {
 		fmt.Fprintln(p.Stderr(), "note: no tags apply to this run; pushing by digest only")
 	}
 	var atts []Attachment
+	var scanStatement []byte
 	if c.sbom {
 		if atts, err = sbomAttachments(rec, dist); err != nil {
 			return err
@@ -164,6 +180,9 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, c *config) error {
 				fmt.Fprintf(p.Stderr(), "warning: not attaching %s: %v\n", ScanStatementFile, err)
 			} else {
 				atts = append(atts, att)
+				if scanStatement, err = os.ReadFile(scan); err != nil {
+					return fmt.Errorf("reading the scan statement: %w", err)
+				}
 			}
 		}
 	}
@@ -174,8 +193,12 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, c *config) error {
 		return p.SetOutput("tags", strings.Join(tagList, ","))
 	}
 
-	endGroup := p.Group(fmt.Sprintf("slipway push: %s", rec.Image.Digest))
-	results, pushErr := Push(ctx, Options{
+	signer, err := c.signer(ctx, env, p, rec, dist, scanStatement)
+	if err != nil {
+		return err
+	}
+
+	o := Options{
 		Layout:      record.Path(dist, rec.Image.Layout),
 		Digest:      digest,
 		Attachments: atts,
@@ -185,15 +208,45 @@ func run(ctx context.Context, env cli.Env, p ci.Platform, c *config) error {
 		Jobs:        c.parallel,
 		MountFrom:   baseRepository(rec.Image.Base),
 		Progress:    progress,
-	})
+	}
+	if signer != nil {
+		// Not a nil *imageSigner in a non-nil interface.
+		o.Sign = signer
+	}
+	endGroup := p.Group(fmt.Sprintf("slipway push: %s", rec.Image.Digest))
+	results, pushErr := Push(ctx, o)
 	endGroup()
 	if results == nil {
 		return pushErr
 	}
-	if err := report(p, rec, digest, tagList, results); err != nil {
+	if signer != nil && signer.signed != nil {
+		fmt.Fprintln(p.Stderr(), signer.describe())
+	}
+	if err := report(p, rec, digest, tagList, results, signer); err != nil {
 		return errors.Join(pushErr, err)
 	}
 	return pushErr
+}
+
+// signer sets up signing as the flags ask, or returns nil when it is off
+// (saying why, when the choice was not the user's). The key and the
+// token are checked here, before anything is published.
+func (c *config) signer(ctx context.Context, env cli.Env, p ci.Platform, rec *record.Record, dist string, scan []byte) (*imageSigner, error) {
+	s, notice, trusted, err := c.signing.Setup(ctx, env.Getenv, p.Mask)
+	if notice != "" {
+		fmt.Fprintln(p.Stderr(), notice)
+	}
+	if err != nil || s == nil {
+		return nil, err
+	}
+	prov, err := provenance.Statement(provenance.Input{Record: rec, Dir: dist, Getenv: env.Getenv, Info: p.Info()})
+	if err != nil {
+		return nil, fmt.Errorf("making the provenance: %w", err)
+	}
+	return &imageSigner{
+		signer: s, trusted: trusted, now: time.Now(),
+		in: attest.Input{Record: rec, Dir: dist, Provenance: prov, Scan: scan},
+	}, nil
 }
 
 // parseDestinations reads repositories, lowercased as registries require
@@ -349,23 +402,31 @@ func checkStatement(data []byte, index v1.Hash, rec *record.Record) (string, err
 }
 
 // report hands the results to the platform: outputs and a summary.
-func report(p ci.Platform, rec *record.Record, digest v1.Hash, tags []string, results []Result) error {
+func report(p ci.Platform, rec *record.Record, digest v1.Hash, tags []string, results []Result, signer *imageSigner) error {
 	var refs []string
 	for _, r := range results {
 		if r.Err == nil {
 			refs = append(refs, r.Repo.Digest(digest.String()).String())
 		}
 	}
-	for _, o := range [][2]string{
+	outputs := [][2]string{
 		{"digest", digest.String()},
 		{"refs", strings.Join(refs, ",")},
 		{"tags", strings.Join(tags, ",")},
-	} {
+	}
+	if signer != nil && signer.signed != nil {
+		outputs = append(outputs, [2]string{"signer", signer.signer.Name()}, [2]string{"signed", strings.Join(signer.predicateTypes(), ",")})
+	}
+	for _, o := range outputs {
 		if err := p.SetOutput(o[0], o[1]); err != nil {
 			return fmt.Errorf("setting output %s: %w", o[0], err)
 		}
 	}
-	return p.WriteSummary(Summary(rec, digest, tags, results))
+	sum := Summary(rec, digest, tags, results)
+	if signer != nil && signer.signed != nil {
+		sum.Lines = append(sum.Lines, signer.describe())
+	}
+	return p.WriteSummary(sum)
 }
 
 // Summary is the push's step summary: one row per destination.

@@ -8,6 +8,7 @@
 package push
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,17 @@ type Options struct {
 	// Progress hears what happens; nil for silence. Done hears
 	// ResultLine of each destination's result.
 	Progress registry.Progress
+	// Sign, if set, signs the image at each destination once its
+	// manifests and artifacts are there and before any tag names it, so
+	// that a tag never names an image without its signatures.
+	Sign Signer
+}
+
+// A Signer attaches signatures for an image already in repo: the root
+// (index or manifest) and the manifests an index lists. It returns how
+// many bundles it attached.
+type Signer interface {
+	Sign(ctx context.Context, repo *registry.Repository, root v1.Descriptor, manifests []v1.Descriptor) (int, error)
 }
 
 // Result is what happened at one destination.
@@ -74,8 +86,10 @@ type Stats struct {
 	// manifest of the image needed checking.
 	ImageExisted bool
 	Artifacts    int
-	Requests     int64
-	Retries      int
+	// Signatures is how many signature bundles were attached.
+	Signatures int
+	Requests   int64
+	Retries    int
 }
 
 // Push pushes to every destination and returns one result for each, in
@@ -252,6 +266,11 @@ func (d *dest) push(ctx context.Context) (referrers string, tags []string, err e
 	}
 	if referrers, err = d.putArtifacts(ctx); err != nil {
 		return "", nil, err
+	}
+	if d.o.Sign != nil {
+		if err := d.sign(ctx); err != nil {
+			return "", nil, err
+		}
 	}
 	tags, err = d.putTags(ctx)
 	return referrers, tags, err
@@ -504,6 +523,25 @@ func (d *dest) putFallbackTags(ctx context.Context, subjects []v1.Hash, bySubjec
 		})
 	}
 	return g.Wait()
+}
+
+// sign has the image signed in this repository: the root and, for an
+// index, the manifests it lists.
+func (d *dest) sign(ctx context.Context) error {
+	root := d.img.manifests[len(d.img.manifests)-1]
+	var children []v1.Descriptor
+	if root.desc.MediaType.IsIndex() {
+		idx, err := v1.ParseIndexManifest(bytes.NewReader(root.raw))
+		if err != nil {
+			return fmt.Errorf("reading index %s: %w", root.desc.Digest, err)
+		}
+		children = idx.Manifests
+	}
+	n, err := d.o.Sign.Sign(ctx, d.c, root.desc, children)
+	d.mu.Lock()
+	d.stats.Signatures += n
+	d.mu.Unlock()
+	return err
 }
 
 // putTags points every tag at the image, last of all. When the image was

@@ -26,6 +26,9 @@ func ResultLine(r Result) string {
 	if r.Referrers != "" {
 		fmt.Fprintf(&b, "; referrers by %s, %d new", map[string]string{"api": "API", "tag": "fallback tag"}[r.Referrers], s.Artifacts)
 	}
+	if s.Signatures > 0 {
+		fmt.Fprintf(&b, "; %d signatures", s.Signatures)
+	}
 	if len(r.Tags) > 0 {
 		fmt.Fprintf(&b, "; tags %s", strings.Join(r.Tags, ", "))
 	}

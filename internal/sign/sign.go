@@ -13,6 +13,7 @@ package sign
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -140,6 +141,26 @@ func (s *Signer) Identity() (subject, issuer string) {
 	}
 	return s.certs.identity()
 }
+
+// Name is the signer as a verifier will see it, for messages: "SUBJECT
+// (issuer ISSUER)" or "key HINT".
+func (s *Signer) Name() string {
+	subject, issuer := s.Identity()
+	if s.certs == nil {
+		return "key " + issuer
+	}
+	return subject + " (issuer " + issuer + ")"
+}
+
+// PublicKey is the public half of the signing key.
+func (s *Signer) PublicKey() crypto.PublicKey { return s.keypair.GetPublicKey() }
+
+// Keyless reports whether the signer signs with a Fulcio certificate.
+func (s *Signer) Keyless() bool { return s.certs != nil }
+
+// Evidence is how many signed timestamps and log entries each bundle
+// carries.
+func (s *Signer) Evidence() (timestamps, tlogEntries int) { return len(s.tsa), len(s.tlog) }
 
 // PayloadType is the DSSE payload type of an in-toto statement.
 const PayloadType = "application/vnd.in-toto+json"

@@ -70,6 +70,7 @@ var sections = []section{
 	{"cold", (*bench).cold, []string{"cold build, four platforms"}},
 	{"push", (*bench).push, []string{"push to a local docker-registry"}},
 	{"promote", (*bench).promote, []string{"promotion"}},
+	{"sign", (*bench).sign, []string{"push with signing vs push then cosign sign and cosign attest"}},
 	{"scan", (*bench).scan, []string{"scan"}},
 	{"startup", (*bench).startup, []string{"binary size and start-up"}},
 	{"actions", (*bench).actions, []string{"actions: install per job of the build, image, scan and push actions"}},

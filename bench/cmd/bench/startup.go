@@ -27,14 +27,14 @@ func (b *bench) startup(ctx context.Context) ([]row, error) {
 		"slipway-scan":    {"trivy", []string{filepath.Join(b.peers.clis, "trivy"), "--version"}},
 	}
 	var rows []row
-	for _, name := range []string{"slipway", "slipway-build", "slipway-image", "slipway-scan", "slipway-push", "slipway-promote", "slipway-history"} {
+	for _, name := range []string{"slipway", "slipway-build", "slipway-image", "slipway-scan", "slipway-push", "slipway-promote", "slipway-history", "slipway-sign"} {
 		what := "size and start-up (--version): bin/" + name
 		if why, ok := b.missing[name]; ok {
 			rows = append(rows, notMeasured(what, why))
 			continue
 		}
 		path := filepath.Join(b.bin, name)
-		if _, err := os.Stat(path); os.IsNotExist(err) && name == "slipway-history" {
+		if _, err := os.Stat(path); os.IsNotExist(err) && (name == "slipway-history" || name == "slipway-sign") {
 			continue // not every version of slipway has it
 		}
 		sides := []versionCmd{{name, []string{path, "--version"}}}
