@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -27,6 +28,9 @@ const ConfigFile = ".slipway.yaml"
 // Config is .slipway.yaml.
 type Config struct {
 	Environments map[string]*Environment `yaml:"environments"`
+	// Trust is whose signatures the gates believe, unless an environment
+	// has its own; without it, evidence counts unverified.
+	Trust *TrustConfig `yaml:"trust"`
 }
 
 // Environment is one place an image can be promoted to.
@@ -38,6 +42,8 @@ type Environment struct {
 	// "production" or "{{.Version}}".
 	Tags  []string `yaml:"tags"`
 	Gates Gates    `yaml:"gates"`
+	// Trust replaces the top-level trust: for this environment.
+	Trust *TrustConfig `yaml:"trust"`
 }
 
 // Gates an image must pass to enter an environment.
@@ -151,6 +157,9 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if err := c.loadTrust(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return c, nil
 }
 
@@ -173,12 +182,39 @@ func ParseConfig(data []byte) (*Config, error) {
 		}
 		e.Name = n
 	}
+	if c.Trust != nil {
+		if err := c.Trust.check(); err != nil {
+			return nil, err
+		}
+	}
 	for _, n := range c.Names() {
+		if t := c.Environments[n].Trust; t != nil {
+			if err := t.check(); err != nil {
+				return nil, fmt.Errorf("environment %s: %w", n, err)
+			}
+		}
 		if err := c.check(c.Environments[n]); err != nil {
 			return nil, fmt.Errorf("environment %s: %w", n, err)
 		}
 	}
 	return &c, nil
+}
+
+// loadTrust reads the files the trust: blocks name, relative to dir.
+func (c *Config) loadTrust(dir string) error {
+	if c.Trust != nil {
+		if err := c.Trust.load(dir); err != nil {
+			return err
+		}
+	}
+	for _, n := range c.Names() {
+		if t := c.Environments[n].Trust; t != nil {
+			if err := t.load(dir); err != nil {
+				return fmt.Errorf("environment %s: %w", n, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Names lists the environments in a stable order.
