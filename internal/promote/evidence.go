@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/sign"
+	"github.com/slipwayci/slipway/internal/trust"
 )
 
 // registryEvidence reads what the gates need about one digest from
@@ -28,10 +32,57 @@ type registryEvidence struct {
 	manifests []v1.Hash
 	platforms []v1.Descriptor
 	history   func(ctx context.Context, env string) (*History, error)
+	// verifier, when the environment has trust:, decides which signed
+	// evidence counts; nil counts unsigned evidence, as before trust:.
+	verifier *trust.Verifier
+	now      func() time.Time
 
 	once sync.Once
 	refs []v1.Descriptor
-	err  error
+	// about[i] is the manifest refs[i] was listed as referring to.
+	about []v1.Hash
+	err   error
+
+	mu      sync.Mutex
+	ignored map[string][]Ignored
+}
+
+// Ignored is evidence a gate set aside, and why ("unsigned", "signed by
+// …, not trusted", "about another digest").
+type Ignored struct {
+	Ref    string
+	Reason string
+}
+
+func (i Ignored) String() string { return short(i.Ref) + " " + i.Reason }
+
+// short is a digest cut to 12 hex digits, for one-line details.
+func short(ref string) string {
+	if alg, hex, ok := strings.Cut(ref, ":"); ok && len(hex) > 12 {
+		return alg + ":" + hex[:12]
+	}
+	return ref
+}
+
+// Ignored lists what gate set aside, once each.
+func (e *registryEvidence) Ignored(gate string) []Ignored {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.ignored[gate])
+}
+
+func (e *registryEvidence) ignore(gate string, ref v1.Hash, reason string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ignored == nil {
+		e.ignored = map[string][]Ignored{}
+	}
+	for _, i := range e.ignored[gate] {
+		if i.Ref == ref.String() && i.Reason == reason {
+			return
+		}
+	}
+	e.ignored[gate] = append(e.ignored[gate], Ignored{Ref: ref.String(), Reason: reason})
 }
 
 var _ Evidence = (*registryEvidence)(nil)
@@ -52,6 +103,9 @@ func (e *registryEvidence) referrers(ctx context.Context) ([]v1.Descriptor, erro
 				}
 			}
 			e.refs = append(e.refs, ds...)
+			for range ds {
+				e.about = append(e.about, m)
+			}
 		}
 	})
 	return e.refs, e.err
@@ -92,23 +146,81 @@ func (e *registryEvidence) Promotions(ctx context.Context, env string) ([]Promot
 	return h.Promotions(ctx, e.digest)
 }
 
+// SBOMs lists the SPDX and CycloneDX documents attached, each fetched
+// and read: with trust:, signed bundles that verify; without, unsigned
+// documents.
 func (e *registryEvidence) SBOMs(ctx context.Context) ([]string, error) {
+	const gate = "sbom"
+	if e.verifier != nil {
+		vs, err := e.verified(ctx, gate, sign.SPDXPredicate, sign.CycloneDXPredicate)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, v := range vs {
+			if !isSBOM(v.res.Statement.Predicate) {
+				e.ignore(gate, v.ref, "signed, but its predicate is not an SPDX or CycloneDX document")
+				continue
+			}
+			out = append(out, v.ref.String())
+		}
+		return out, nil
+	}
 	refs, err := e.referrers(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, d := range refs {
-		if d.ArtifactType == registry.MediaTypeSPDX || d.ArtifactType == registry.MediaTypeCycloneDX {
-			out = append(out, d.Digest.String())
+		if d.ArtifactType != registry.MediaTypeSPDX && d.ArtifactType != registry.MediaTypeCycloneDX {
+			continue
 		}
+		data, err := e.statement(ctx, d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		if !isSBOM(data) {
+			e.ignore(gate, d.Digest, "not an SPDX or CycloneDX document")
+			continue
+		}
+		out = append(out, d.Digest.String())
 	}
 	return out, nil
 }
 
-// Scans reads every in-toto statement attached whose predicate is a scan
-// and which names the image among its subjects.
+// isSBOM reports whether data is an SPDX or CycloneDX JSON document.
+func isSBOM(data []byte) bool {
+	var doc struct {
+		SPDXVersion string `json:"spdxVersion"`
+		BOMFormat   string `json:"bomFormat"`
+	}
+	return json.Unmarshal(data, &doc) == nil && (strings.HasPrefix(doc.SPDXVersion, "SPDX-") || doc.BOMFormat == "CycloneDX")
+}
+
+// Scans reads every scan statement attached which names the image among
+// its subjects. With trust:, only signed ones that verify count, dated by
+// their signature; without, unsigned ones, dated by their own finishedOn.
+// None dated in the future counts.
 func (e *registryEvidence) Scans(ctx context.Context) ([]Scan, error) {
+	const gate = "scan"
+	now := e.now()
+	if e.verifier != nil {
+		vs, err := e.verified(ctx, gate, ScanPredicateType)
+		if err != nil {
+			return nil, err
+		}
+		var out []Scan
+		for _, v := range vs {
+			s, ok := parseScan(v.res.Payload, e.manifests, e.platforms)
+			if !ok {
+				e.ignore(gate, v.ref, "signed, but not a scan statement about the image")
+				continue
+			}
+			s.Time, s.Signer, s.Record = v.res.Time, v.res.Signer.String(), v.ref.String()
+			out = append(out, s)
+		}
+		return out, nil
+	}
 	refs, err := e.referrers(ctx)
 	if err != nil {
 		return nil, err
@@ -127,10 +239,112 @@ func (e *registryEvidence) Scans(ctx context.Context) ([]Scan, error) {
 		if !ok {
 			continue
 		}
+		if s.Time.After(now.Add(maxClockSkew)) {
+			e.ignore(gate, d.Digest, "dated in the future ("+s.Time.UTC().Format(time.RFC3339)+")")
+			continue
+		}
 		s.Record = d.Digest.String()
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// maxClockSkew is how far in the future a time may be before it is a lie.
+const maxClockSkew = 5 * time.Minute
+
+// verifiedEvidence is a bundle that verified under the policy.
+type verifiedEvidence struct {
+	ref v1.Hash
+	res *trust.Result
+}
+
+// verified verifies every bundle attached whose predicate type is one of
+// types, against the manifest it is attached to, and notes for gate why
+// each other one (and each unsigned statement of those types) does not
+// count.
+func (e *registryEvidence) verified(ctx context.Context, gate string, types ...string) ([]verifiedEvidence, error) {
+	refs, err := e.referrers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := e.now()
+	var out []verifiedEvidence
+	for i, d := range refs {
+		switch d.ArtifactType {
+		case sign.BundleMediaType:
+		case registry.MediaTypeInToto:
+			if pt, noted := d.Annotations[registry.AnnotationPredicateType]; !noted || slices.Contains(types, pt) {
+				if st, err := e.unsignedStatement(ctx, d.Digest); err != nil {
+					return nil, err
+				} else if st != nil && slices.Contains(types, st.PredicateType) {
+					e.ignore(gate, d.Digest, "unsigned")
+				}
+			}
+			continue
+		case registry.MediaTypeSPDX, registry.MediaTypeCycloneDX:
+			if gate == "sbom" {
+				e.ignore(gate, d.Digest, "unsigned")
+			}
+			continue
+		default:
+			continue
+		}
+		if pt, noted := d.Annotations[sign.AnnotationPredicateType]; noted && !slices.Contains(types, pt) {
+			continue
+		}
+		data, err := e.statement(ctx, d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		res, err := e.verifier.Verify(data, trust.Expect{Digest: e.about[i]})
+		var te *trust.Error
+		switch {
+		case errors.As(err, &te):
+			if te.Reason != trust.OtherPredicate {
+				e.ignore(gate, d.Digest, refusal(te))
+			}
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("verifying %s: %w", d.Digest, err)
+		}
+		if !slices.Contains(types, res.Statement.PredicateType) {
+			continue
+		}
+		if res.Time.After(now.Add(maxClockSkew)) {
+			e.ignore(gate, d.Digest, "signed in the future ("+res.Time.UTC().Format(time.RFC3339)+")")
+			continue
+		}
+		out = append(out, verifiedEvidence{ref: d.Digest, res: res})
+	}
+	return out, nil
+}
+
+// refusal is a one-line reason for a refused bundle.
+func refusal(te *trust.Error) string {
+	switch te.Reason {
+	case trust.OtherDigest:
+		return "about another digest"
+	case trust.Untrusted:
+		if te.Claimed != "" {
+			return "signed by " + te.Claimed + ", not trusted"
+		}
+		return "signature not trusted"
+	}
+	return "not a signed bundle"
+}
+
+// unsignedStatement reads an in-toto statement attached without a
+// signature; nil if it is not one.
+func (e *registryEvidence) unsignedStatement(ctx context.Context, ref v1.Hash) (*sign.Statement, error) {
+	data, err := e.statement(ctx, ref)
+	if err != nil || data == nil {
+		return nil, err
+	}
+	st, err := sign.ParseStatement(data)
+	if err != nil {
+		return nil, nil
+	}
+	return st, nil
 }
 
 // statement reads the one layer of the artifact with digest ref.

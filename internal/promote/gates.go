@@ -47,6 +47,8 @@ type Scan struct {
 	MaxSeverity string
 	// Record is the attestation's digest.
 	Record string
+	// Signer is who signed it, verified; empty for unsigned evidence.
+	Signer string
 	// Unscanned are the image's platform manifests that the statement does
 	// not name ("sha256:… linux/arm64"): it is evidence about the image
 	// only when there are none.
@@ -103,7 +105,7 @@ func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions)
 		if err != nil {
 			return nil, fmt.Errorf("reading scan attestations: %w", err)
 		}
-		out = append(out, scanGate(g.Scan, scans, o.Now()))
+		out = append(out, withIgnored(scanGate(g.Scan, scans, o.Now()), ev))
 	}
 	if g.SBOM {
 		sboms, err := ev.SBOMs(ctx)
@@ -116,7 +118,7 @@ func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions)
 		} else {
 			v.Detail = "no SBOM attached to the digest; run slipway image and push it"
 		}
-		out = append(out, v)
+		out = append(out, withIgnored(v, ev))
 	}
 	if g.Health != nil {
 		out = append(out, healthGate(ctx, g.Health, o))
@@ -125,6 +127,30 @@ func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions)
 		out = append(out, approvalGate(env.Name, g.Approval, o))
 	}
 	return out, nil
+}
+
+// withIgnored adds to v's detail the evidence its gate set aside and why,
+// when ev keeps such a list.
+func withIgnored(v Verdict, ev Evidence) Verdict {
+	l, ok := ev.(interface{ Ignored(gate string) []Ignored })
+	if !ok {
+		return v
+	}
+	ig := l.Ignored(v.Gate)
+	if len(ig) == 0 {
+		return v
+	}
+	const most = 5
+	parts := make([]string, 0, most+1)
+	for i, x := range ig {
+		if i == most {
+			parts = append(parts, fmt.Sprintf("%d more", len(ig)-most))
+			break
+		}
+		parts = append(parts, x.String())
+	}
+	v.Detail += "; ignored: " + strings.Join(parts, "; ")
+	return v
 }
 
 // Passed reports whether every verdict passed.
@@ -192,18 +218,42 @@ func scanGate(g *ScanGate, scans []Scan, now time.Time) Verdict {
 			strings.Join(scans[0].Unscanned, ", "))}
 	}
 	s := whole[0]
+	if s.Time.IsZero() {
+		// Signed without a timestamp (a key alone): nothing says which
+		// is newest, so the worst one decides.
+		s = slices.MaxFunc(whole, func(a, b Scan) int {
+			if fa, fb := !strings.EqualFold(a.Verdict, "pass"), !strings.EqualFold(b.Verdict, "pass"); fa != fb {
+				if fa {
+					return 1
+				}
+				return -1
+			}
+			return severityRank(orNone(a.MaxSeverity)) - severityRank(orNone(b.MaxSeverity))
+		})
+	}
 	v := Verdict{Gate: "scan", Evidence: s.Record}
 	age := now.Sub(s.Time)
 	switch {
+	case s.Time.IsZero() && g.MaxAge.Duration > 0:
+		v.Detail = "the newest verified scan's signature has no signed time, so maxAge cannot be checked; sign with a timestamp authority (require: {timestamp: true})"
 	case g.MaxAge.Duration > 0 && age > g.MaxAge.Duration:
 		v.Detail = fmt.Sprintf("the newest scan is %s old; maxAge is %s: scan again", roundDur(age), g.MaxAge.Duration)
+	case !strings.EqualFold(s.Verdict, "pass") && s.Time.IsZero():
+		v.Detail = fmt.Sprintf("a scan's verdict is %q, and without signed timestamps no scan is known to be newer", s.Verdict)
 	case !strings.EqualFold(s.Verdict, "pass"):
 		v.Detail = fmt.Sprintf("the newest scan's verdict is %q", s.Verdict)
 	case severityRank(orNone(s.MaxSeverity)) > severityRank(g.MaxSeverity):
 		v.Detail = fmt.Sprintf("findings up to %s after waivers; allowed up to %s", s.MaxSeverity, g.MaxSeverity)
 	default:
 		v.Pass = true
-		v.Detail = fmt.Sprintf("passed %s ago, worst %s (allowed %s)", roundDur(age), orNone(s.MaxSeverity), g.MaxSeverity)
+		if s.Time.IsZero() {
+			v.Detail = fmt.Sprintf("passed, worst %s (allowed %s)", orNone(s.MaxSeverity), g.MaxSeverity)
+		} else {
+			v.Detail = fmt.Sprintf("passed %s ago, worst %s (allowed %s)", roundDur(age), orNone(s.MaxSeverity), g.MaxSeverity)
+		}
+	}
+	if s.Signer != "" {
+		v.Detail += ", signed by " + s.Signer
 	}
 	return v
 }

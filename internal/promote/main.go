@@ -145,6 +145,9 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *pro
 	if err != nil {
 		return cli.Usage(err)
 	}
+	if g := target.Gates; cfg.TrustFor(target) == nil && (g.Scan != nil || g.SBOM) && !a.rollback && !a.repair {
+		fmt.Fprintf(p.Stderr(), "warning: %s has no trust: in %s, so its gates count unsigned evidence that anyone who can push to the repository could attach (see docs/promote.md#trust)\n", target.Name, a.config)
+	}
 	if a.digest == "" && !a.rollback && !a.repair && p.Name() == "gitlab" {
 		// A job that needs: the push job has its refs from the dotenv
 		// report; GitLab does not expand them in variables: reliably.

@@ -11,8 +11,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/slipwayci/slipway/internal/fault"
 	"github.com/slipwayci/slipway/internal/push"
 	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/trust"
 	"github.com/slipwayci/slipway/internal/version"
 )
 
@@ -144,6 +146,28 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	srcRepo := o.Source.Context()
+	// The evidence is what the from environment's repository holds: a
+	// digest named in another repository, with whatever its owner
+	// attached there, would otherwise bring its own evidence along.
+	if from := env.Gates.From; from != "" {
+		fe, err := o.Config.Environment(from)
+		if err != nil {
+			return nil, err
+		}
+		fr, err := o.Registry.ParseRepository(fe.Repository)
+		if err != nil {
+			return nil, err
+		}
+		if fr.Name() != srcRepo.Name() {
+			return nil, fault.Invalidf("--digest names %s, but %s is promoted from %s, and its evidence is read only there: give %s@%s", srcRepo, env.Name, from, fr, o.Source.DigestStr())
+		}
+	}
+	var verifier *trust.Verifier
+	if t := o.Config.TrustFor(env); t != nil {
+		if verifier, err = t.Verifier(); err != nil {
+			return nil, err
+		}
+	}
 	res := &Result{Environment: env.Name, Repository: dst, Digest: digest, Source: o.Source.String(), DryRun: o.DryRun}
 
 	src, err := o.dial(ctx, srcRepo, false)
@@ -156,6 +180,7 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 	}
 	histories := map[string]*History{}
 	ev := &registryEvidence{src: src, digest: digest, manifests: img.manifests, platforms: img.platforms,
+		verifier: verifier, now: o.Eval.Now,
 		history: func(ctx context.Context, name string) (*History, error) {
 			if h, ok := histories[name]; ok {
 				return h, nil

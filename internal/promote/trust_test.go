@@ -1,0 +1,236 @@
+package promote
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/slipwayci/slipway/internal/fault"
+	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/sign"
+)
+
+const trustedConfig = `
+trust:
+  keys: [ci.pub]
+environments:
+  staging:
+    repository: HOST/staging/app
+    tags: [staging]
+  production:
+    repository: HOST/prod/app
+    tags: [production]
+    gates:
+      from: staging
+      scan: {maxSeverity: medium}
+      sbom: true
+`
+
+// newTrustedFixture is the fixture with a trust: block trusting one key,
+// whose signer it returns.
+func newTrustedFixture(t *testing.T) (*fixture, *sign.Signer) {
+	t.Helper()
+	f := newFixture(t)
+	dir := t.TempDir()
+	priv := writePublicKey(t, filepath.Join(dir, "ci.pub"))
+	path := filepath.Join(dir, ".slipway.yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(trustedConfig, "HOST", f.host)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = cfg
+	return f, keySigner(t, priv)
+}
+
+func keySigner(t *testing.T, priv *ecdsa.PrivateKey) *sign.Signer {
+	t.Helper()
+	k, err := sign.NewKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sign.New(context.Background(), sign.Options{Key: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// attachBundle signs statement and attaches the bundle to d as cosign
+// v3 does, without checking that the statement names d (as an attacker
+// would not).
+func (f *fixture) attachBundle(t *testing.T, d name.Digest, s *sign.Signer, statement []byte) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := s.Sign(ctx, statement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sign.BundleStatement(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := fastRegistry(nil).Dial(ctx, d.Context(), registry.DialOptions{Push: true, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := v1.NewHash(d.DigestStr())
+	if _, err := r.Attach(ctx, v1.Descriptor{MediaType: types.OCIImageIndex, Digest: h}, registry.Artifact{
+		Data: b, MediaType: sign.BundleMediaType, ArtifactType: sign.BundleMediaType,
+		Annotations: map[string]string{sign.AnnotationContent: "dsse-envelope", sign.AnnotationPredicateType: st.PredicateType},
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) signedScan(t *testing.T, d name.Digest, s *sign.Signer, pass bool, high int, finished time.Time) {
+	t.Helper()
+	f.attachBundle(t, d, s, scanStatementJSON(append([]string{d.DigestStr()}, f.platforms[d.DigestStr()]...), pass, high, finished))
+}
+
+func (f *fixture) signedSBOM(t *testing.T, d name.Digest, s *sign.Signer) {
+	t.Helper()
+	h, _ := v1.NewHash(d.DigestStr())
+	st, err := sign.NewStatement(sign.SPDXPredicate, map[string]any{"spdxVersion": "SPDX-2.3", "name": "app"}, sign.DigestSubject("app", h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.attachBundle(t, d, s, st)
+}
+
+// TestTrustedGatesRefuseForgedEvidence writes each attack on the scan
+// and sbom gates first: unsigned, signed by a key not trusted, signed
+// for another digest, dated by its payload in the future. Each is
+// refused with its reason in the gate's detail; then the honest evidence
+// passes and only it is named.
+func TestTrustedGatesRefuseForgedEvidence(t *testing.T) {
+	f, ci := newTrustedFixture(t)
+	ctx := context.Background()
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	attacker := keySigner(t, priv)
+
+	img := f.publish(t, "staging", true) // unsigned SBOMs
+	if _, err := Promote(ctx, f.options("staging", img)); err != nil {
+		t.Fatal(err)
+	}
+	other := f.publish(t, "staging", false)
+
+	f.attachScan(t, img, true, 0, now)                                         // unsigned
+	f.signedScan(t, img, attacker, true, 0, now)                               // untrusted key
+	f.signedScan(t, other, ci, true, 0, now)                                   // about another digest…
+	moveBundle(t, f, other, img)                                               // …moved onto ours
+	f.signedScan(t, img, ci, false, 3, now.Add(-time.Hour))                    // the real, failing scan
+	f.attachScan(t, img, true, 0, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)) // "newest" by its own word
+
+	refusals := func() map[string]string {
+		t.Helper()
+		o := f.options("production", img)
+		res, err := Promote(ctx, o)
+		var refused *Refused
+		if !errors.As(err, &refused) {
+			t.Fatalf("promotion of forged evidence: err = %v, want a refusal", err)
+		}
+		got := map[string]string{}
+		for _, v := range res.Verdicts {
+			if !v.Pass {
+				got[v.Gate] = v.Detail
+			}
+		}
+		return got
+	}
+	got := refusals()
+	for _, want := range []string{`a scan's verdict is "fail"`, "signed by key sha256:", " unsigned", "signed by a key, not trusted", "about another digest"} {
+		if !strings.Contains(got["scan"], want) {
+			t.Errorf("scan gate: %q, want it to say %q", got["scan"], want)
+		}
+	}
+	if !strings.HasPrefix(got["sbom"], "no SBOM attached") || strings.Count(got["sbom"], "unsigned") != 2 {
+		t.Errorf("sbom gate: %q, want no SBOM and both unsigned ones ignored", got["sbom"])
+	}
+	if tag := f.tagged(t, "production", "production"); tag != "" {
+		t.Fatalf("refused promotions tagged production: %s", tag)
+	}
+
+	// A passing scan signed later does not outrank the failing one: with a
+	// key alone nothing dates either.
+	f.signedScan(t, img, ci, true, 0, now)
+	f.signedSBOM(t, img, ci)
+	if got := refusals(); len(got) != 1 || !strings.HasPrefix(got["scan"], `a scan's verdict is "fail"`) {
+		t.Errorf("undated scans: refusals %v, want the failing scan to decide", got)
+	}
+
+	// The honest path: signed evidence only, on an image in staging.
+	honest := f.publish(t, "staging", false)
+	if _, err := Promote(ctx, f.options("staging", honest)); err != nil {
+		t.Fatal(err)
+	}
+	f.signedScan(t, honest, ci, true, 0, now)
+	f.signedSBOM(t, honest, ci)
+	res, err := Promote(ctx, f.options("production", honest))
+	if err != nil {
+		t.Fatalf("honest promotion: %v (%+v)", err, res.Verdicts)
+	}
+	for _, v := range res.Verdicts {
+		if strings.Contains(v.Detail, "ignored") {
+			t.Errorf("honest %s verdict ignores something: %s", v.Gate, v.Detail)
+		}
+	}
+	if tag := f.tagged(t, "production", "production"); tag != honest.DigestStr() {
+		t.Fatalf("production tag = %s, want %s", tag, honest.DigestStr())
+	}
+}
+
+// moveBundle attaches to "to" a copy of every bundle attached to "from".
+func moveBundle(t *testing.T, f *fixture, from, to name.Digest) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := fastRegistry(nil).Dial(ctx, from.Context(), registry.DialOptions{Push: true, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, _ := v1.NewHash(from.DigestStr())
+	th, _ := v1.NewHash(to.DigestStr())
+	ev := &registryEvidence{src: r, manifests: []v1.Hash{fh}, now: time.Now}
+	refs, err := ev.referrers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range refs {
+		if d.ArtifactType != sign.BundleMediaType {
+			continue
+		}
+		data, err := ev.statement(ctx, d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Attach(ctx, v1.Descriptor{MediaType: types.OCIImageIndex, Digest: th}, registry.Artifact{
+			Data: data, MediaType: sign.BundleMediaType, ArtifactType: sign.BundleMediaType, Annotations: d.Annotations,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A digest named in another repository than the from environment's is
+// refused before any evidence is read: its owner's evidence would count.
+func TestEvidenceIsReadFromTheFromEnvironment(t *testing.T) {
+	f, _ := newTrustedFixture(t)
+	img := f.publish(t, "production", false)
+	_, err := Promote(context.Background(), f.options("production", img))
+	if err == nil || fault.Of(err) != fault.Invalid || !strings.Contains(err.Error(), "its evidence is read only there") {
+		t.Fatalf("err = %v, want a configuration error naming staging's repository", err)
+	}
+}
