@@ -60,6 +60,26 @@ type Gates struct {
 	Health *HealthGate `yaml:"health"`
 	// Approval requires a named approver.
 	Approval *ApprovalGate `yaml:"approval"`
+	// Provenance requires signed SLSA provenance from the expected
+	// source and builder.
+	Provenance *ProvenanceGate `yaml:"provenance"`
+}
+
+// ProvenanceGate says where the image must have been built: a signed SLSA
+// provenance v1 statement that verifies under trust:, whose subjects
+// cover every manifest promoted, must name them.
+type ProvenanceGate struct {
+	// Repository is the source repository, owner/name on github.com or a
+	// URL (externalParameters.repository).
+	Repository located `yaml:"repository"`
+	// Ref is a regular expression the whole ref built must match
+	// (externalParameters.ref), e.g. refs/(heads/main|tags/v.*).
+	Ref located `yaml:"ref"`
+	// Builder is the builder's id exactly (runDetails.builder.id): the
+	// workflow identity, .../.github/workflows/release.yml@refs/heads/main.
+	Builder located `yaml:"builder"`
+
+	ref *regexp.Regexp
 }
 
 // ScanGate bounds what a scan may have found.
@@ -283,6 +303,22 @@ func (c *Config) check(e *Environment) error {
 		}
 		if severityRank(s.MaxSeverity) < 0 {
 			return fmt.Errorf("gates.scan.maxSeverity %q: use one of %s", s.MaxSeverity, strings.Join(Severities(), ", "))
+		}
+	}
+	if p := g.Provenance; p != nil {
+		if c.TrustFor(e) == nil {
+			return errors.New("gates.provenance needs trust: to say whose signature on the provenance counts")
+		}
+		if p.Repository.Value == "" {
+			return errors.New("gates.provenance.repository is required: the source repository the image must be built from")
+		}
+		re := p.Ref.Value
+		if re == "" {
+			re = ".*"
+		}
+		var err error
+		if p.ref, err = regexp.Compile("^(?:" + re + ")$"); err != nil {
+			return fmt.Errorf("line %d: gates.provenance.ref %q does not compile: %v", p.Ref.Line, p.Ref.Value, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
 	}
 	if a := g.Approval; a != nil && a.GitHubEnvironment == "" {

@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/sign"
 	"github.com/slipwayci/slipway/internal/trust"
@@ -247,6 +248,47 @@ func (e *registryEvidence) Scans(ctx context.Context) ([]Scan, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// Provenance reads the SLSA provenance that verifies under trust:; none
+// without it (the provenance gate needs trust:).
+func (e *registryEvidence) Provenance(ctx context.Context) ([]Provenance, error) {
+	if e.verifier == nil {
+		return nil, nil
+	}
+	vs, err := e.verified(ctx, "provenance", sign.SLSAProvenancePredicate)
+	if err != nil {
+		return nil, err
+	}
+	var out []Provenance
+	for _, v := range vs {
+		var p provenance.Provenance
+		if err := json.Unmarshal(v.res.Statement.Predicate, &p); err != nil {
+			e.ignore("provenance", v.ref, "signed, but not SLSA provenance v1")
+			continue
+		}
+		prov := Provenance{
+			Repository: p.BuildDefinition.ExternalParameters.Repository,
+			Ref:        p.BuildDefinition.ExternalParameters.Ref,
+			Builder:    p.RunDetails.Builder.ID,
+			Signer:     v.res.Signer.String(), Record: v.ref.String(),
+		}
+		for _, m := range append([]v1.Hash{e.digest}, platformDigests(e.platforms)...) {
+			if !v.res.Statement.Names(m) && !slices.Contains(prov.Uncovered, m.String()) {
+				prov.Uncovered = append(prov.Uncovered, m.String())
+			}
+		}
+		out = append(out, prov)
+	}
+	return out, nil
+}
+
+func platformDigests(ds []v1.Descriptor) []v1.Hash {
+	out := make([]v1.Hash, len(ds))
+	for i, d := range ds {
+		out[i] = d.Digest
+	}
+	return out
 }
 
 // maxClockSkew is how far in the future a time may be before it is a lie.

@@ -23,6 +23,18 @@ type Evidence interface {
 	Scans(ctx context.Context) ([]Scan, error)
 	// SBOMs lists the digests of the SBOMs attached to it.
 	SBOMs(ctx context.Context) ([]string, error)
+	// Provenance lists the verified SLSA provenance about it.
+	Provenance(ctx context.Context) ([]Provenance, error)
+}
+
+// Provenance is the part of a verified SLSA provenance statement the
+// provenance gate reads.
+type Provenance struct {
+	Repository, Ref, Builder string
+	// Uncovered are the promoted manifests its subjects do not name.
+	Uncovered []string
+	Signer    string
+	Record    string
 }
 
 // Promotion is a record of one promotion (or rollback) of a digest.
@@ -119,6 +131,13 @@ func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions)
 			v.Detail = "no SBOM attached to the digest; run slipway image and push it"
 		}
 		out = append(out, withIgnored(v, ev))
+	}
+	if g.Provenance != nil {
+		provs, err := ev.Provenance(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading provenance: %w", err)
+		}
+		out = append(out, withIgnored(provenanceGate(g.Provenance, provs), ev))
 	}
 	if g.Health != nil {
 		out = append(out, healthGate(ctx, g.Health, o))
@@ -256,6 +275,54 @@ func scanGate(g *ScanGate, scans []Scan, now time.Time) Verdict {
 		v.Detail += ", signed by " + s.Signer
 	}
 	return v
+}
+
+// provenanceGate passes on a provenance that names the expected source
+// repository, a ref the pattern matches and the builder, and covers every
+// manifest; otherwise it says what the closest one got wrong.
+func provenanceGate(g *ProvenanceGate, provs []Provenance) Verdict {
+	v := Verdict{Gate: "provenance"}
+	if len(provs) == 0 {
+		v.Detail = "no signed SLSA provenance on the digest that verifies; push with --sign"
+		return v
+	}
+	wantRepo := repositoryURI(g.Repository.Value)
+	var why string
+	for _, p := range provs {
+		switch {
+		case !sameRepository(p.Repository, wantRepo):
+			why = fmt.Sprintf("provenance %s is from %s, not %s", short(p.Record), orUnknown(p.Repository), wantRepo)
+		case !g.ref.MatchString(p.Ref):
+			why = fmt.Sprintf("provenance %s built ref %s, which does not match %s", short(p.Record), orUnknown(p.Ref), g.Ref.Value)
+		case g.Builder.Value != "" && p.Builder != g.Builder.Value:
+			why = fmt.Sprintf("provenance %s was built by %s, not %s", short(p.Record), orUnknown(p.Builder), g.Builder.Value)
+		case len(p.Uncovered) > 0:
+			why = fmt.Sprintf("provenance %s does not name %s", short(p.Record), strings.Join(p.Uncovered, ", "))
+		default:
+			v.Pass, v.Evidence = true, p.Record
+			v.Detail = fmt.Sprintf("built from %s at %s by %s, signed by %s", p.Repository, p.Ref, p.Builder, p.Signer)
+			return v
+		}
+		v.Evidence = p.Record
+	}
+	v.Detail = why
+	return v
+}
+
+// sameRepository compares repository URLs without a trailing .git or
+// slash, and case-insensitively (as GitHub names them).
+func sameRepository(a, b string) bool {
+	norm := func(s string) string {
+		return strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(s, "/"), ".git"))
+	}
+	return a != "" && norm(a) == norm(b)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(none named)"
+	}
+	return s
 }
 
 func orNone(s string) string {

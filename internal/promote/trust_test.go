@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slipwayci/slipway/internal/fault"
+	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/sign"
 )
@@ -39,13 +40,13 @@ environments:
 
 // newTrustedFixture is the fixture with a trust: block trusting one key,
 // whose signer it returns.
-func newTrustedFixture(t *testing.T) (*fixture, *sign.Signer) {
+func newTrustedFixture(t *testing.T, config string) (*fixture, *sign.Signer) {
 	t.Helper()
 	f := newFixture(t)
 	dir := t.TempDir()
 	priv := writePublicKey(t, filepath.Join(dir, "ci.pub"))
 	path := filepath.Join(dir, ".slipway.yaml")
-	if err := os.WriteFile(path, []byte(strings.ReplaceAll(trustedConfig, "HOST", f.host)), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(config, "HOST", f.host)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := LoadConfig(path)
@@ -117,7 +118,7 @@ func (f *fixture) signedSBOM(t *testing.T, d name.Digest, s *sign.Signer) {
 // refused with its reason in the gate's detail; then the honest evidence
 // passes and only it is named.
 func TestTrustedGatesRefuseForgedEvidence(t *testing.T) {
-	f, ci := newTrustedFixture(t)
+	f, ci := newTrustedFixture(t, trustedConfig)
 	ctx := context.Background()
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	attacker := keySigner(t, priv)
@@ -227,10 +228,100 @@ func moveBundle(t *testing.T, f *fixture, from, to name.Digest) {
 // A digest named in another repository than the from environment's is
 // refused before any evidence is read: its owner's evidence would count.
 func TestEvidenceIsReadFromTheFromEnvironment(t *testing.T) {
-	f, _ := newTrustedFixture(t)
+	f, _ := newTrustedFixture(t, trustedConfig)
 	img := f.publish(t, "production", false)
 	_, err := Promote(context.Background(), f.options("production", img))
 	if err == nil || fault.Of(err) != fault.Invalid || !strings.Contains(err.Error(), "its evidence is read only there") {
 		t.Fatalf("err = %v, want a configuration error naming staging's repository", err)
+	}
+}
+
+const provenanceConfig = `
+trust:
+  keys: [ci.pub]
+environments:
+  staging:
+    repository: HOST/staging/app
+    tags: [staging]
+    gates:
+      provenance:
+        repository: acme/app
+        ref: refs/(heads/main|tags/v.*)
+        builder: https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main
+`
+
+func (f *fixture) signedProvenance(t *testing.T, d name.Digest, s *sign.Signer, repo, ref string, platforms bool) {
+	t.Helper()
+	h, _ := v1.NewHash(d.DigestStr())
+	subjects := []sign.Subject{sign.DigestSubject("app", h)}
+	if platforms {
+		for _, p := range f.platforms[d.DigestStr()] {
+			ph, _ := v1.NewHash(p)
+			subjects = append(subjects, sign.DigestSubject("app", ph))
+		}
+	}
+	var p provenance.Provenance
+	p.BuildDefinition.BuildType = provenance.BuildType
+	p.BuildDefinition.ExternalParameters.Repository = "https://github.com/" + repo
+	p.BuildDefinition.ExternalParameters.Ref = ref
+	p.RunDetails.Builder.ID = "https://github.com/" + repo + "/.github/workflows/release.yml@" + ref
+	st, err := sign.NewStatement(sign.SLSAProvenancePredicate, p, subjects...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.attachBundle(t, d, s, st)
+}
+
+func TestProvenanceGate(t *testing.T) {
+	f, ci := newTrustedFixture(t, provenanceConfig)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		attach    func(d name.Digest)
+		pass      bool
+		wantInAll string
+	}{
+		{"none", func(name.Digest) {}, false, "no signed SLSA provenance"},
+		{"another repository", func(d name.Digest) { f.signedProvenance(t, d, ci, "evil/app", "refs/heads/main", true) },
+			false, "is from https://github.com/evil/app, not https://github.com/acme/app"},
+		{"a branch the pattern leaves out", func(d name.Digest) { f.signedProvenance(t, d, ci, "acme/app", "refs/heads/main-evil", true) },
+			false, "built ref refs/heads/main-evil, which does not match"},
+		{"the index only", func(d name.Digest) { f.signedProvenance(t, d, ci, "acme/app", "refs/heads/main", false) },
+			false, "does not name sha256:"},
+		{"unsigned", func(d name.Digest) {
+			r, _ := fastRegistry(nil).Dial(ctx, d.Context(), registry.DialOptions{Push: true, Settle: time.Millisecond})
+			h, _ := v1.NewHash(d.DigestStr())
+			st, _ := sign.NewStatement(sign.SLSAProvenancePredicate, map[string]any{}, sign.DigestSubject("app", h))
+			if _, err := r.Attach(ctx, v1.Descriptor{MediaType: types.OCIImageIndex, Digest: h}, registry.Artifact{Data: st, MediaType: registry.MediaTypeInToto,
+				Annotations: map[string]string{registry.AnnotationPredicateType: sign.SLSAProvenancePredicate}}); err != nil {
+				t.Fatal(err)
+			}
+		}, false, "ignored: sha256:"},
+		{"honest", func(d name.Digest) { f.signedProvenance(t, d, ci, "acme/app", "refs/heads/main", true) }, true, "built from https://github.com/acme/app at refs/heads/main"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := f.publish(t, "staging", false)
+			tc.attach(d)
+			o := f.options("staging", d)
+			o.DryRun = true
+			res, err := Promote(ctx, o)
+			if tc.pass != (err == nil) {
+				t.Fatalf("err = %v, want pass=%v", err, tc.pass)
+			}
+			if len(res.Verdicts) != 1 || !strings.Contains(res.Verdicts[0].Detail, tc.wantInAll) {
+				t.Fatalf("verdicts %+v, want one saying %q", res.Verdicts, tc.wantInAll)
+			}
+		})
+	}
+}
+
+func TestProvenanceGateNeedsTrust(t *testing.T) {
+	_, err := ParseConfig([]byte("environments:\n  s:\n    repository: r.test/s\n    tags: [s]\n    gates: {provenance: {repository: acme/app}}\n"))
+	if err == nil || !strings.Contains(err.Error(), "gates.provenance needs trust:") {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = ParseConfig([]byte("trust: {keys: [k]}\nenvironments:\n  s:\n    repository: r.test/s\n    tags: [s]\n    gates:\n      provenance:\n        repository: acme/app\n        ref: 'refs/(heads'\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 9: gates.provenance.ref") {
+		t.Fatalf("err = %v", err)
 	}
 }
