@@ -178,21 +178,7 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	histories := map[string]*History{}
-	ev := &registryEvidence{src: src, digest: digest, manifests: img.manifests, platforms: img.platforms,
-		verifier: verifier, now: o.Eval.Now,
-		history: func(ctx context.Context, name string) (*History, error) {
-			if h, ok := histories[name]; ok {
-				return h, nil
-			}
-			e, err := o.Config.Environment(name)
-			if err != nil {
-				return nil, err
-			}
-			h, err := o.history(ctx, e, false)
-			histories[name] = h
-			return h, err
-		}}
+	ev := o.evidence(src, digest, img, verifier)
 	if res.Verdicts, err = Evaluate(ctx, env, ev, o.Eval); err != nil {
 		return nil, err
 	}
@@ -246,6 +232,26 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Current, err = h.Head(ctx)
 	return res, err
+}
+
+// evidence reads what the gates need about the image digest in src, and
+// the histories of the environments it names.
+func (o *Options) evidence(src *registry.Repository, digest v1.Hash, img *image, verifier *trust.Verifier) *registryEvidence {
+	histories := map[string]*History{}
+	return &registryEvidence{src: src, digest: digest, manifests: img.manifests, platforms: img.platforms,
+		verifier: verifier, now: o.Eval.Now,
+		history: func(ctx context.Context, name string) (*History, error) {
+			if h, ok := histories[name]; ok {
+				return h, nil
+			}
+			e, err := o.Config.Environment(name)
+			if err != nil {
+				return nil, err
+			}
+			h, err := o.history(ctx, e, false)
+			histories[name] = h
+			return h, err
+		}}
 }
 
 // Rollback points o.To's tags back at the digest of the promotion in

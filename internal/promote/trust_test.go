@@ -41,6 +41,12 @@ environments:
 // newTrustedFixture is the fixture with a trust: block trusting one key,
 // whose signer it returns.
 func newTrustedFixture(t *testing.T, config string) (*fixture, *sign.Signer) {
+	f, s, _ := newTrustedFixtureIn(t, config)
+	return f, s
+}
+
+// newTrustedFixtureIn also returns the directory of the config file.
+func newTrustedFixtureIn(t *testing.T, config string) (*fixture, *sign.Signer, string) {
 	t.Helper()
 	f := newFixture(t)
 	dir := t.TempDir()
@@ -54,7 +60,7 @@ func newTrustedFixture(t *testing.T, config string) (*fixture, *sign.Signer) {
 		t.Fatal(err)
 	}
 	f.cfg = cfg
-	return f, keySigner(t, priv)
+	return f, keySigner(t, priv), dir
 }
 
 func keySigner(t *testing.T, priv *ecdsa.PrivateKey) *sign.Signer {
