@@ -11,7 +11,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/slipwayci/slipway/internal/fault"
 	"github.com/slipwayci/slipway/internal/push"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/trust"
@@ -148,7 +147,9 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 	srcRepo := o.Source.Context()
 	// The evidence is what the from environment's repository holds: a
 	// digest named in another repository, with whatever its owner
-	// attached there, would otherwise bring its own evidence along.
+	// attached there, would otherwise bring its own evidence along. So the
+	// digest is read, evidence and all, from there.
+	var fromRepo *name.Repository
 	if from := env.Gates.From; from != "" {
 		fe, err := o.Config.Environment(from)
 		if err != nil {
@@ -159,7 +160,7 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		if fr.Name() != srcRepo.Name() {
-			return nil, fault.Invalidf("--digest names %s, but %s is promoted from %s, and its evidence is read only there: give %s@%s", srcRepo, env.Name, from, fr, o.Source.DigestStr())
+			fromRepo = &fr
 		}
 	}
 	var verifier *trust.Verifier
@@ -170,6 +171,21 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := &Result{Environment: env.Name, Repository: dst, Digest: digest, Source: o.Source.String(), DryRun: o.DryRun}
 
+	if fromRepo != nil {
+		src, err := o.dial(ctx, *fromRepo, false)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, found, err := src.Manifest(ctx, digest.String()); err != nil {
+			return nil, err
+		} else if !found {
+			v := Verdict{Gate: "from", Detail: fmt.Sprintf("the digest was never promoted to %s: it is not in %s's repository %s", env.Gates.From, env.Gates.From, *fromRepo)}
+			res.Verdicts = []Verdict{v}
+			return res, &Refused{Failing: res.Verdicts}
+		}
+		srcRepo = *fromRepo
+		res.Source = srcRepo.Digest(digest.String()).String()
+	}
 	src, err := o.dial(ctx, srcRepo, false)
 	if err != nil {
 		return nil, err
@@ -218,7 +234,7 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 			return nil, nil
 		}
 		res.Record = &Record{
-			Repository: dst.String(), Digest: digest.String(), From: env.Gates.From, Source: o.Source.String(),
+			Repository: dst.String(), Digest: digest.String(), From: env.Gates.From, Source: res.Source,
 			Tags: res.Tags, Gates: append([]Verdict{}, res.Verdicts...), RunURL: o.RunURL, Actor: o.Actor,
 			ApprovedBy: o.Eval.ApprovedBy, Slipway: version.String(),
 		}

@@ -16,7 +16,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/slipwayci/slipway/internal/fault"
 	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/sign"
@@ -232,13 +231,36 @@ func moveBundle(t *testing.T, f *fixture, from, to name.Digest) {
 }
 
 // A digest named in another repository than the from environment's is
-// refused before any evidence is read: its owner's evidence would count.
+// read from the from environment's: its evidence there counts, not what
+// the other repository's owner attached. Not there, it is refused.
 func TestEvidenceIsReadFromTheFromEnvironment(t *testing.T) {
-	f, _ := newTrustedFixture(t, trustedConfig)
+	f, ci := newTrustedFixture(t, trustedConfig)
+	ctx := context.Background()
 	img := f.publish(t, "production", false)
-	_, err := Promote(context.Background(), f.options("production", img))
-	if err == nil || fault.Of(err) != fault.Invalid || !strings.Contains(err.Error(), "its evidence is read only there") {
-		t.Fatalf("err = %v, want a configuration error naming staging's repository", err)
+	_, err := Promote(ctx, f.options("production", img))
+	var refused *Refused
+	if !errors.As(err, &refused) || len(refused.Failing) != 1 || !strings.Contains(refused.Failing[0].Detail, "it is not in staging's repository") {
+		t.Fatalf("err = %v, want the from gate to refuse a digest staging does not hold", err)
+	}
+
+	// The same digest in staging, and elsewhere with signed evidence that
+	// staging's copy lacks: elsewhere's does not count.
+	staged := f.publish(t, "staging", false)
+	if _, err := Promote(ctx, f.options("staging", staged)); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere, _ := name.NewDigest(strings.Replace(staged.String(), "/staging/app@", "/elsewhere/app@", 1))
+	o := f.options("staging", staged)
+	o.To = &Environment{Name: "elsewhere", Repository: elsewhere.Context().String(), Tags: []string{"x"}}
+	if _, err := Promote(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	f.platforms[elsewhere.DigestStr()] = f.platforms[staged.DigestStr()]
+	f.signedScan(t, elsewhere, ci, true, 0, now)
+	f.signedSBOM(t, elsewhere, ci)
+	res, err := Promote(ctx, f.options("production", elsewhere))
+	if !errors.As(err, &refused) || res.Source != staged.String() {
+		t.Fatalf("err = %v, source %s; want a refusal reading %s", err, res.Source, staged)
 	}
 }
 
