@@ -71,7 +71,7 @@ func AdmissionPolicy(cfg *Config, env *Environment, kind string) ([]byte, error)
 	}
 	header := fmt.Sprintf("# Written by slipway verify --emit %s --env %s from the trust: of .slipway.yaml.\n", kind, env.Name)
 	if kind == EmitPolicyController && t.root != nil {
-		header += "# Create the TrustRoot slipway-" + env.Name + " from trust.trustedRoot (" + t.TrustedRoot.Value + ") before applying.\n"
+		header += "# Create the TrustRoot slipway-" + env.Name + " (policy.sigstore.dev) from trust.trustedRoot " + t.TrustedRoot.Value + " before applying.\n"
 	}
 	return append([]byte(header), out...), nil
 }
