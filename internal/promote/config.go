@@ -111,6 +111,13 @@ type ApprovalGate struct {
 	// GitHubEnvironment is the GitHub environment whose protection rules
 	// approve promotions here (default: the environment's own name).
 	GitHubEnvironment string `yaml:"githubEnvironment"`
+	// Under trust:, the job's environment is read from its OIDC token,
+	// issued by Issuer (default GitHub's) for Repository (if set).
+	Issuer     string `yaml:"issuer"`
+	Repository string `yaml:"repository"`
+	// AllowApprovedBy accepts --approved-by under trust:, where it is
+	// otherwise refused: anyone who runs the job can write any name.
+	AllowApprovedBy bool `yaml:"allowApprovedBy"`
 }
 
 // Severities are the scan gate's severities in increasing order, as
@@ -321,8 +328,13 @@ func (c *Config) check(e *Environment) error {
 			return fmt.Errorf("line %d: gates.provenance.ref %q does not compile: %v", p.Ref.Line, p.Ref.Value, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
 	}
-	if a := g.Approval; a != nil && a.GitHubEnvironment == "" {
-		a.GitHubEnvironment = e.Name
+	if a := g.Approval; a != nil {
+		if a.GitHubEnvironment == "" {
+			a.GitHubEnvironment = e.Name
+		}
+		if a.Issuer == "" {
+			a.Issuer = GitHubIssuer
+		}
 	}
 	if h := g.Health; h != nil {
 		u, err := url.Parse(h.URL)

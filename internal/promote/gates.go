@@ -86,6 +86,11 @@ type EvalOptions struct {
 	Client            *http.Client
 	// Sleep waits between health probes (time.Sleep honouring ctx).
 	Sleep func(context.Context, time.Duration) error
+	// Trusted is set when the environment has trust:: the approval gate
+	// then believes only JobClaims, and --approved-by only where allowed.
+	Trusted bool
+	// JobClaims are the job's verified OIDC token claims, if it has one.
+	JobClaims *JobClaims
 }
 
 // Evaluate runs every gate of env in a fixed order and returns all
@@ -143,7 +148,11 @@ func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions)
 		out = append(out, healthGate(ctx, g.Health, o))
 	}
 	if g.Approval != nil {
-		out = append(out, approvalGate(env.Name, g.Approval, o))
+		if o.Trusted {
+			out = append(out, trustedApproval(env.Name, g.Approval, o))
+		} else {
+			out = append(out, approvalGate(env.Name, g.Approval, o))
+		}
 	}
 	return out, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/gitops"
 	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/sign"
 )
 
 const usage = `usage: slipway promote --digest REPOSITORY@sha256:… --to ENVIRONMENT [flags]
@@ -183,6 +184,7 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *pro
 	if err != nil {
 		return err
 	}
+	claims := c.jobClaims(ctx, env, p, cfg, target, a)
 	info := p.Info()
 	actor := info.Actor
 	if actor == "" {
@@ -196,7 +198,7 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *pro
 	mode := a.reg.ProgressMode(p.Name(), env.Stderr, false)
 	o := Options{
 		Config: cfg, To: target, Source: src, DryRun: a.dryRun,
-		Eval:   EvalOptions{Now: now, ApprovedBy: a.approvedBy, GitHubEnvironment: ghEnv, Client: c.Client},
+		Eval:   EvalOptions{Now: now, ApprovedBy: a.approvedBy, GitHubEnvironment: ghEnv, Client: c.Client, JobClaims: claims},
 		RunURL: info.RunURL, Actor: actor,
 		Registry: client, Jobs: a.parallel,
 		Progress: registry.NewProgress(p.Stderr(), mode, "copying"), Settle: c.Settle,
@@ -280,6 +282,33 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *pro
 		return err
 	}
 	return nil
+}
+
+// jobClaims are the verified claims of the GitHub job's OIDC token, for
+// an approval gate under trust:; nil (with a note saying why) when there
+// is no token or it does not verify, and the gate then refuses.
+func (c Command) jobClaims(ctx context.Context, env cli.Env, p ci.Platform, cfg *Config, target *Environment, a *promoteFlags) *JobClaims {
+	g := target.Gates.Approval
+	if g == nil || cfg.TrustFor(target) == nil || a.rollback || a.repair || p.Name() != "github" {
+		return nil
+	}
+	url := env.Getenv("ACTIONS_ID_TOKEN_REQUEST_URL")
+	if url == "" {
+		return nil
+	}
+	src := &sign.GitHubActions{RequestURL: url, RequestToken: env.Getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN"), Audience: ApprovalAudience}
+	tok, err := src.Token(ctx)
+	if err != nil {
+		fmt.Fprintf(p.Stderr(), "note: no OIDC token for the approval gate: %v\n", err)
+		return nil
+	}
+	p.Mask(tok)
+	claims, err := VerifyJobToken(ctx, g.Issuer, tok)
+	if err != nil {
+		fmt.Fprintf(p.Stderr(), "note: the job's OIDC token does not count for the approval gate: %v\n", err)
+		return nil
+	}
+	return claims
 }
 
 // sourceDigest reads --digest: REPOSITORY@sha256:…, or sha256:… in the

@@ -168,6 +168,7 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 		if verifier, err = t.Verifier(); err != nil {
 			return nil, err
 		}
+		o.Eval.Trusted = true
 	}
 	res := &Result{Environment: env.Name, Repository: dst, Digest: digest, Source: o.Source.String(), DryRun: o.DryRun}
 
