@@ -59,6 +59,7 @@ environments:
         repository: acme/hello
         ref: refs/heads/main
         builder: SUBJECT
+      approval: {issuer: ISSUER, repository: acme/hello}
 `
 
 func newTrustWorld(t *testing.T) *trustWorld {
@@ -231,6 +232,15 @@ func (w *trustWorld) intoStaging(t *testing.T, im trustImage) {
 	promoteOK(t, w.dir, time.Now(), "--digest", im.ref.String(), "--to", "staging")
 }
 
+// approved is the environment of a GitHub job in the protected
+// environment production, with the runner's OIDC token endpoint.
+func (w *trustWorld) approved(t *testing.T) []string {
+	url, tok := w.stack.Issuer.Runner(sigstoretest.GitHub{Repository: "acme/hello", Ref: "refs/heads/main", Environment: "production"})
+	out := t.TempDir()
+	return []string{"GITHUB_ACTIONS=true", "ACTIONS_ID_TOKEN_REQUEST_URL=" + url, "ACTIONS_ID_TOKEN_REQUEST_TOKEN=" + tok,
+		"GITHUB_OUTPUT=" + filepath.Join(out, "output"), "GITHUB_STEP_SUMMARY=" + filepath.Join(out, "summary")}
+}
+
 func (w *trustWorld) verify(t *testing.T, args ...string) pushResult {
 	t.Helper()
 	home := t.TempDir()
@@ -297,12 +307,22 @@ func TestTrustRefusesForgedEvidence(t *testing.T) {
 			im.signed(t, w.keyless(t, elsewhere), im.provenance(t, w.job))
 		}, `gate provenance refused: no signed SLSA provenance .*; ignored: sha256:[0-9a-f]{12} signed by https://github\.com/evil/hello/\.github/workflows/release\.yml@refs/heads/main \(issuer http://127\.0\.0\.1:\d+\), not trusted$`},
 	}
+	attacks = append(attacks, struct {
+		name   string
+		forge  func(t *testing.T, im trustImage)
+		reason string
+	}{"approval environment asserted without a token", func(t *testing.T, im trustImage) { w.honest(t, im) },
+		`gate approval refused: environment production asserted without an OIDC token to prove it`})
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
 			im := w.publish(t)
 			w.intoStaging(t, im)
 			a.forge(t, im)
-			r := promoteRun(t, w.dir, time.Now(), nil, "--digest", im.ref.String(), "--to", "production")
+			env := w.approved(t)
+			if strings.HasPrefix(a.name, "approval") {
+				env = []string{"GITHUB_ACTIONS=true"}
+			}
+			r := promoteRun(t, w.dir, time.Now(), env, "--digest", im.ref.String(), "--to", "production", "--github-environment", "production")
 			var refusals []string
 			for _, l := range strings.Split(strings.TrimSpace(r.Stderr), "\n") {
 				if strings.HasPrefix(l, "slipway promote: gate ") {
@@ -315,7 +335,8 @@ func TestTrustRefusesForgedEvidence(t *testing.T) {
 			if tags, _ := w.reg.Tags(testContext(t), "prod/hello", registrytest.Auth{}); len(tags) > 0 {
 				t.Fatalf("production tagged after a refusal: %v", tags)
 			}
-			if v := w.verify(t, im.ref.String(), "--env", "production"); v.Code != 3 {
+			// Approval is about the job, not the image: verify leaves it out.
+			if v := w.verify(t, im.ref.String(), "--env", "production"); v.Code != 3 && !strings.HasPrefix(a.name, "approval") {
 				t.Errorf("slipway verify of the forged image: exit %d\n%s%s", v.Code, v.Stdout, v.Stderr)
 			}
 		})
@@ -325,7 +346,7 @@ func TestTrustRefusesForgedEvidence(t *testing.T) {
 		im := w.publish(t)
 		w.intoStaging(t, im)
 		w.honest(t, im)
-		r := promoteRun(t, w.dir, time.Now(), nil, "--digest", im.ref.String(), "--to", "production")
+		r := promoteRun(t, w.dir, time.Now(), w.approved(t), "--digest", im.ref.String(), "--to", "production", "--github-environment", "production")
 		if r.Code != 0 || strings.Contains(r.Stderr, "warning") {
 			t.Fatalf("honest promotion: exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 		}
