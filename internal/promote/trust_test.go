@@ -353,3 +353,29 @@ func TestProvenanceGateNeedsTrust(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// Without trust:, a statement dated in the future by its own finishedOn
+// does not outrank a real failing scan: it is set aside, and said so.
+func TestUnsignedScanFromTheFutureIsIgnored(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	img := f.publish(t, "staging", true)
+	if _, err := Promote(ctx, f.options("staging", img)); err != nil {
+		t.Fatal(err)
+	}
+	f.attachScan(t, img, false, 3, now.Add(-time.Hour))
+	f.attachScan(t, img, true, 0, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+	f.clock.Set(now.Add(2 * time.Hour))
+	o := f.options("production", img)
+	o.DryRun = true
+	res, err := Promote(ctx, o)
+	var refused *Refused
+	if !errors.As(err, &refused) {
+		t.Fatalf("err = %v, want a refusal", err)
+	}
+	for _, v := range res.Verdicts {
+		if v.Gate == "scan" && (!strings.HasPrefix(v.Detail, `the newest scan's verdict is "fail"`) || !strings.Contains(v.Detail, "dated in the future (2099-01-01T00:00:00Z)")) {
+			t.Errorf("scan verdict: %s", v.Detail)
+		}
+	}
+}
