@@ -3,6 +3,7 @@ package promote
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 )
@@ -80,21 +81,10 @@ func trustedApproval(env string, g *ApprovalGate, o EvalOptions) Verdict {
 		return v
 	}
 	if len(g.Approvers) > 0 && !contains(g.Approvers, o.ApprovedBy) {
-		v.Detail = fmt.Sprintf("%s is not an approver (%s)", o.ApprovedBy, joinComma(g.Approvers))
+		v.Detail = fmt.Sprintf("%s is not an approver (%s)", o.ApprovedBy, strings.Join(g.Approvers, ", "))
 		return v
 	}
 	v.Pass = true
 	v.Detail = "approved by " + o.ApprovedBy + " (asserted with --approved-by, as approval.allowApprovedBy allows)"
 	return v
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
-	}
-	return out
 }

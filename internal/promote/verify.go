@@ -3,6 +3,8 @@ package promote
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -108,20 +110,16 @@ func signatureCheck(ctx context.Context, ev *registryEvidence) (Verdict, error) 
 	return withIgnored(v, ev), nil
 }
 
-// verifyDigest reads REF@sha256:… for slipway verify.
+// verifyDigest reads REPOSITORY@sha256:… for slipway verify.
 func verifyDigest(s string, plainHTTP []string) (name.Digest, error) {
-	cfg := &Config{}
-	d, err := parseDigest(cfg, &Environment{}, s, plainHTTP)
+	if strings.HasPrefix(s, "sha256:") {
+		return name.Digest{}, fmt.Errorf("image %s: name its repository, REPOSITORY@sha256:…", s)
+	}
+	d, err := parseDigest(&Config{}, &Environment{}, s, plainHTTP)
 	if err != nil {
-		return name.Digest{}, errors.New(stripFlag(err.Error()))
+		// parseDigest speaks of --digest; here it is the argument.
+		msg, _ := strings.CutPrefix(err.Error(), "--digest ")
+		return name.Digest{}, errors.New("image " + msg)
 	}
 	return d, nil
-}
-
-// stripFlag rewords parseDigest's errors, which speak of --digest.
-func stripFlag(s string) string {
-	if len(s) > 9 && s[:9] == "--digest " {
-		return "image " + s[9:]
-	}
-	return s
 }

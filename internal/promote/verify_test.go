@@ -76,7 +76,7 @@ func TestVerifyCommand(t *testing.T) {
 	if out, stderr, code := runVerify(t, f, dir, "--emit", "policy-controller", "--env", "production"); code != 0 || !strings.Contains(out, "kind: ClusterImagePolicy") || !strings.Contains(out, "BEGIN PUBLIC KEY") {
 		t.Errorf("--emit policy-controller: exit %d\n%s%s", code, out, stderr)
 	}
-	for _, tc := range [][]string{{}, {"registry.test/app:latest"}, {"--emit", "kyverno"}, {"--emit", "opa", "--env", "production"}, {honest.String(), "--format", "yaml"}, {honest.String(), "--env", "nowhere"}} {
+	for _, tc := range [][]string{{}, {"registry.test/app:latest"}, {"sha256:" + strings.Repeat("a", 64)}, {"--emit", "kyverno"}, {"--emit", "opa", "--env", "production"}, {honest.String(), "--format", "yaml"}, {honest.String(), "--env", "nowhere"}} {
 		if _, stderr, code := runVerify(t, f, dir, tc...); code != 2 || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("verify %v: exit %d, %q; want 2 and one line", tc, code, stderr)
 		}
