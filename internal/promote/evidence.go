@@ -139,12 +139,82 @@ func (e *registryEvidence) artifactType(ctx context.Context, d v1.Descriptor) (s
 // emptyConfig is OCI's empty descriptor media type, the config of artifacts.
 const emptyConfig = "application/vnd.oci.empty.v1+json"
 
+// Promotions reads env's history of the digest. With trust:, a record
+// counts only if a bundle that verifies signs its statement; its time is
+// then the signature's.
 func (e *registryEvidence) Promotions(ctx context.Context, env string) ([]Promotion, error) {
 	h, err := e.history(ctx, env)
 	if err != nil {
 		return nil, err
 	}
-	return h.Promotions(ctx, e.digest)
+	proms, err := h.Promotions(ctx, e.digest)
+	if err != nil || e.verifier == nil || len(proms) == 0 {
+		return proms, err
+	}
+	signed, err := e.signedRecords(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	var out []Promotion
+	for _, p := range proms {
+		t, ok := signed[p.statement]
+		if !ok {
+			ref, _ := v1.NewHash(p.Record)
+			e.ignore("from", ref, "a record not signed by a trusted identity")
+			continue
+		}
+		if !t.IsZero() {
+			p.Time = t
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// signedRecords verifies the promotion record bundles attached to the
+// digest in h's repository, and returns the digests of the statements
+// they sign, with each signature's time.
+func (e *registryEvidence) signedRecords(ctx context.Context, h *History) (map[v1.Hash]time.Time, error) {
+	refs, err := h.repo.Referrers(ctx, e.digest)
+	if err != nil {
+		return nil, err
+	}
+	out := map[v1.Hash]time.Time{}
+	for _, d := range refs {
+		if d.ArtifactType != sign.BundleMediaType && d.Annotations[sign.AnnotationPredicateType] != PredicateType {
+			continue
+		}
+		if pt, ok := d.Annotations[sign.AnnotationPredicateType]; ok && pt != PredicateType {
+			continue
+		}
+		raw, _, found, err := h.repo.Manifest(ctx, d.Digest.String())
+		if err != nil || !found {
+			return nil, err
+		}
+		m, err := v1.ParseManifest(bytes.NewReader(raw))
+		if err != nil || len(m.Layers) != 1 || string(m.Layers[0].MediaType) != sign.BundleMediaType {
+			continue
+		}
+		data, err := h.repo.Blob(ctx, m.Layers[0].Digest, 16<<20)
+		if err != nil {
+			return nil, err
+		}
+		res, err := e.verifier.Verify(data, trust.Expect{Digest: e.digest, PredicateType: PredicateType})
+		if err != nil {
+			continue
+		}
+		if res.Time.After(e.now().Add(maxClockSkew)) {
+			continue
+		}
+		sum, _, err := v1.SHA256(bytes.NewReader(res.Payload))
+		if err != nil {
+			return nil, err
+		}
+		if t, ok := out[sum]; !ok || res.Time.Before(t) {
+			out[sum] = res.Time
+		}
+	}
+	return out, nil
 }
 
 // SBOMs lists the SPDX and CycloneDX documents attached, each fetched

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/slipwayci/slipway/internal/clock"
 )
 
@@ -49,6 +51,9 @@ type Promotion struct {
 	Undone bool `json:"undone,omitempty"`
 	// Record is the digest of the attestation that says so.
 	Record string `json:"-"`
+	// statement is the digest of the record's statement, which a signed
+	// record's bundle signs.
+	statement v1.Hash
 }
 
 // Scan is the part of a scan attestation the gates read.
@@ -112,7 +117,7 @@ func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions)
 		if err != nil {
 			return nil, fmt.Errorf("reading promotion records: %w", err)
 		}
-		out = append(out, fromGate(g.From, proms))
+		out = append(out, withIgnored(fromGate(g.From, proms), ev))
 		if g.Soak.Duration > 0 {
 			out = append(out, soakGate(g.From, g.Soak.Duration, proms, o.Now()))
 		}

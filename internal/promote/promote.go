@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipwayci/slipway/internal/push"
 	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/sign"
 	"github.com/slipwayci/slipway/internal/trust"
 	"github.com/slipwayci/slipway/internal/version"
 )
@@ -37,6 +38,9 @@ type Options struct {
 	// Settle is how long an append waits before its last check
 	// (DefaultSettle if zero).
 	Settle time.Duration
+	// Signer, if set, signs each record appended, so that environments
+	// whose trust: names it count the promotion (from, soak).
+	Signer *sign.Signer
 }
 
 // Result is what a promotion or rollback did, or would do.
@@ -247,8 +251,41 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 	if res.Entry == nil {
 		res.Record = nil
 	}
+	if err := o.signRecord(ctx, h, res.Entry); err != nil {
+		return res, err
+	}
 	res.Current, err = h.Head(ctx)
 	return res, err
+}
+
+// signRecord signs the statement of the record e and attaches the bundle
+// to the digest it is about, beside the record. A record that was
+// appended and could not be signed stays in the history, unsigned: it
+// counts where no trust: asks for signed records.
+func (o *Options) signRecord(ctx context.Context, h *History, e *Entry) error {
+	if o.Signer == nil || e == nil {
+		return nil
+	}
+	st, err := h.repo.Blob(ctx, e.statement.Digest, 1<<20)
+	if err != nil {
+		return fmt.Errorf("reading record %s to sign it: %w", e.Ref, err)
+	}
+	b, err := o.Signer.Sign(ctx, st)
+	if err != nil {
+		return fmt.Errorf("signing record %s: %w", e.Ref, err)
+	}
+	raw, mt, found, err := h.repo.Manifest(ctx, e.Digest.String())
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("signing record %s: %s is not in %s", e.Ref, e.Digest, h.repo.Name())
+	}
+	attach := sign.AttachFunc(func(ctx context.Context, subject v1.Descriptor, data []byte, mediaType, artifactType string, ann map[string]string) (v1.Descriptor, error) {
+		return h.repo.Attach(ctx, subject, registry.Artifact{Data: data, MediaType: mediaType, ArtifactType: artifactType, Annotations: ann})
+	})
+	_, err = sign.Publish(ctx, attach, v1.Descriptor{MediaType: mt, Digest: e.Digest, Size: int64(len(raw))}, b, o.Eval.Now())
+	return err
 }
 
 // evidence reads what the gates need about the image digest in src, and
@@ -325,6 +362,9 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 	res.Entry, err = h.Append(ctx, plan)
 	res.Races = int(h.Races.Load())
 	if err != nil {
+		return res, err
+	}
+	if err := o.signRecord(ctx, h, res.Entry); err != nil {
 		return res, err
 	}
 	res.Current, err = h.Head(ctx)

@@ -129,7 +129,7 @@ func TestTrustedGatesRefuseForgedEvidence(t *testing.T) {
 	attacker := keySigner(t, priv)
 
 	img := f.publish(t, "staging", true) // unsigned SBOMs
-	if _, err := Promote(ctx, f.options("staging", img)); err != nil {
+	if _, err := Promote(ctx, f.signedOptions("staging", img, ci)); err != nil {
 		t.Fatal(err)
 	}
 	other := f.publish(t, "staging", false)
@@ -180,7 +180,7 @@ func TestTrustedGatesRefuseForgedEvidence(t *testing.T) {
 
 	// The honest path: signed evidence only, on an image in staging.
 	honest := f.publish(t, "staging", false)
-	if _, err := Promote(ctx, f.options("staging", honest)); err != nil {
+	if _, err := Promote(ctx, f.signedOptions("staging", honest, ci)); err != nil {
 		t.Fatal(err)
 	}
 	f.signedScan(t, honest, ci, true, 0, now)
@@ -196,6 +196,47 @@ func TestTrustedGatesRefuseForgedEvidence(t *testing.T) {
 	}
 	if tag := f.tagged(t, "production", "production"); tag != honest.DigestStr() {
 		t.Fatalf("production tag = %s, want %s", tag, honest.DigestStr())
+	}
+}
+
+// signedOptions are the options of a promotion whose record s signs.
+func (f *fixture) signedOptions(to string, d name.Digest, s *sign.Signer) Options {
+	o := f.options(to, d)
+	o.Signer = s
+	return o
+}
+
+// An unsigned record in staging's history (anyone who can push there can
+// write one) does not satisfy production's from: staging under trust:; a
+// record the promotion signed does.
+func TestFromGateNeedsSignedRecords(t *testing.T) {
+	f, ci := newTrustedFixture(t, trustedConfig)
+	ctx := context.Background()
+	forged := f.publish(t, "staging", false)
+	if _, err := Promote(ctx, f.options("staging", forged)); err != nil { // as an attacker would append it
+		t.Fatal(err)
+	}
+	f.signedScan(t, forged, ci, true, 0, now)
+	f.signedSBOM(t, forged, ci)
+	_, err := Promote(ctx, f.options("production", forged))
+	var refused *Refused
+	if !errors.As(err, &refused) || len(refused.Failing) != 1 || refused.Failing[0].Gate != "from" ||
+		!strings.Contains(refused.Failing[0].Detail, "a record not signed by a trusted identity") {
+		t.Fatalf("err = %v (%+v), want only the from gate to refuse the unsigned record", err, refused)
+	}
+	if tag := f.tagged(t, "production", "production"); tag != "" {
+		t.Fatalf("production tagged: %s", tag)
+	}
+	// The same digest history, signed by the promotion: it counts.
+	signed := f.publish(t, "staging", false)
+	if _, err := Promote(ctx, f.signedOptions("staging", signed, ci)); err != nil {
+		t.Fatal(err)
+	}
+	f.signedScan(t, signed, ci, true, 0, now)
+	f.signedSBOM(t, signed, ci)
+	res, err := Promote(ctx, f.options("production", signed))
+	if err != nil {
+		t.Fatalf("signed record: %v (%+v)", err, res.Verdicts)
 	}
 }
 
@@ -246,7 +287,7 @@ func TestEvidenceIsReadFromTheFromEnvironment(t *testing.T) {
 	// The same digest in staging, and elsewhere with signed evidence that
 	// staging's copy lacks: elsewhere's does not count.
 	staged := f.publish(t, "staging", false)
-	if _, err := Promote(ctx, f.options("staging", staged)); err != nil {
+	if _, err := Promote(ctx, f.signedOptions("staging", staged, ci)); err != nil {
 		t.Fatal(err)
 	}
 	elsewhere, _ := name.NewDigest(strings.Replace(staged.String(), "/staging/app@", "/elsewhere/app@", 1))

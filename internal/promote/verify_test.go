@@ -41,7 +41,7 @@ func TestVerifyCommand(t *testing.T) {
 	}
 
 	honest := f.publish(t, "staging", false)
-	if _, err := Promote(ctx, f.options("staging", honest)); err != nil {
+	if _, err := Promote(ctx, f.signedOptions("staging", honest, ci)); err != nil {
 		t.Fatal(err)
 	}
 	h, _ := v1.NewHash(honest.DigestStr())
