@@ -229,7 +229,18 @@ func (w *trustWorld) honest(t *testing.T, im trustImage, skip ...string) {
 // gate passes and only the attack is left to refuse it.
 func (w *trustWorld) intoStaging(t *testing.T, im trustImage) {
 	t.Helper()
-	promoteOK(t, w.dir, time.Now(), "--digest", im.ref.String(), "--to", "staging")
+	url, tok := w.stack.Issuer.Runner(w.job)
+	env := []string{"ACTIONS_ID_TOKEN_REQUEST_URL=" + url, "ACTIONS_ID_TOKEN_REQUEST_TOKEN=" + tok}
+	r := promoteRun(t, w.dir, time.Now(), env, w.sigstore("--digest", im.ref.String(), "--to", "staging")...)
+	if r.Code != 0 || !strings.Contains(r.Stderr, "signing keyless as "+w.job.Subject()) {
+		t.Fatalf("into staging: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// sigstore adds to args the flags that point signing at the local
+// Sigstore, without a log.
+func (w *trustWorld) sigstore(args ...string) []string {
+	return append(args, "--fulcio-url", w.stack.FulcioURL, "--tsa-url", w.stack.TSAURL, "--rekor-url", "none")
 }
 
 // approved is the environment of a GitHub job in the protected
@@ -322,7 +333,7 @@ func TestTrustRefusesForgedEvidence(t *testing.T) {
 			if strings.HasPrefix(a.name, "approval") {
 				env = []string{"GITHUB_ACTIONS=true"}
 			}
-			r := promoteRun(t, w.dir, time.Now(), env, "--digest", im.ref.String(), "--to", "production", "--github-environment", "production")
+			r := promoteRun(t, w.dir, time.Now(), env, w.sigstore("--digest", im.ref.String(), "--to", "production", "--github-environment", "production")...)
 			var refusals []string
 			for _, l := range strings.Split(strings.TrimSpace(r.Stderr), "\n") {
 				if strings.HasPrefix(l, "slipway promote: gate ") {
@@ -342,11 +353,33 @@ func TestTrustRefusesForgedEvidence(t *testing.T) {
 		})
 	}
 
+	t.Run("forged record in staging's history", func(t *testing.T) {
+		// Anyone who can push to staging's repository can append a record
+		// there; unsigned, production's from gate does not count it.
+		im := w.publish(t)
+		promoteOK(t, w.dir, time.Now(), "--digest", im.ref.String(), "--to", "staging", "--sign", "off")
+		w.honest(t, im)
+		r := promoteRun(t, w.dir, time.Now(), w.approved(t), w.sigstore("--digest", im.ref.String(), "--to", "production", "--github-environment", "production")...)
+		var refusals []string
+		for _, l := range strings.Split(strings.TrimSpace(r.Stderr), "\n") {
+			if strings.HasPrefix(l, "slipway promote: gate ") {
+				refusals = append(refusals, strings.TrimPrefix(l, "slipway promote: "))
+			}
+		}
+		want := regexp.MustCompile(`^gate from refused: the digest was never promoted to staging; ignored: sha256:[0-9a-f]{12} a record not signed by a trusted identity$`)
+		if r.Code != 3 || len(refusals) != 1 || !want.MatchString(refusals[0]) {
+			t.Fatalf("exit %d, refusals %q\n%s", r.Code, refusals, r.Stderr)
+		}
+		if tags, _ := w.reg.Tags(testContext(t), "prod/hello", registrytest.Auth{}); len(tags) > 0 {
+			t.Fatalf("production tagged after a refusal: %v", tags)
+		}
+	})
+
 	t.Run("honest", func(t *testing.T) {
 		im := w.publish(t)
 		w.intoStaging(t, im)
 		w.honest(t, im)
-		r := promoteRun(t, w.dir, time.Now(), w.approved(t), "--digest", im.ref.String(), "--to", "production", "--github-environment", "production")
+		r := promoteRun(t, w.dir, time.Now(), w.approved(t), w.sigstore("--digest", im.ref.String(), "--to", "production", "--github-environment", "production")...)
 		if r.Code != 0 || strings.Contains(r.Stderr, "warning") {
 			t.Fatalf("honest promotion: exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 		}

@@ -92,6 +92,8 @@ type promoteFlags struct {
 	approvedBy, ghEnv, manifests string
 	match                        cli.List
 	parallel                     int
+	sign                         sign.Config
+	rekorAPI                     uint
 }
 
 func (a *promoteFlags) register(fs *flag.FlagSet) {
@@ -106,6 +108,28 @@ func (a *promoteFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.manifests, "manifests", "", "`directory` of Kubernetes YAML, kustomizations and Helm values to pin to the digest")
 	fs.Var(&a.match, "match", "with --manifests, another `repository` whose references are the same image (repeatable)")
 	fs.IntVar(&a.parallel, "parallel", 4, "uploads at once")
+	fs.StringVar(&a.sign.Sign, "sign", "", "sign the promotion record: `keyless`, off, or a private key file (default: keyless where the CI offers an OIDC token and the environment has trust:)")
+	fs.StringVar(&a.sign.IdentityToken, "identity-token", "", "`file` holding the OIDC token for keyless signing")
+	fs.StringVar(&a.sign.FulcioURL, "fulcio-url", "", "Fulcio's `URL` (default "+sign.PublicFulcio+")")
+	fs.StringVar(&a.sign.TSAURL, "tsa-url", "", "the timestamp authority's `URL`, or none (default "+sign.PublicTSA+")")
+	fs.StringVar(&a.sign.RekorURL, "rekor-url", "", "the transparency log's `URL`, or none (default "+sign.PublicRekor+")")
+	fs.UintVar(&a.rekorAPI, "rekor-api", 1, "the log's API `version`: 1 or 2")
+}
+
+// signer is who signs the records: as --sign says, or, unset, keyless
+// where the CI offers a token and the environment has trust: (whose from
+// gates downstream then count the record).
+func (a *promoteFlags) signer(ctx context.Context, env cli.Env, p ci.Platform, trusted bool) (*sign.Signer, error) {
+	if a.sign.Sign == "" && !trusted {
+		return nil, nil
+	}
+	c := a.sign
+	c.RekorVersion, c.Getenv, c.Mask = uint32(a.rekorAPI), env.Getenv, p.Mask
+	s, notice, err := sign.Setup(ctx, c)
+	if notice != "" {
+		fmt.Fprintf(p.Stderr(), "note: %s\n", notice)
+	}
+	return s, err
 }
 
 // Promote runs slipway promote.
@@ -185,6 +209,12 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *pro
 		return err
 	}
 	claims := c.jobClaims(ctx, env, p, cfg, target, a)
+	var signer *sign.Signer
+	if !a.dryRun && !a.repair {
+		if signer, err = a.signer(ctx, env, p, cfg.TrustFor(target) != nil); err != nil {
+			return err
+		}
+	}
 	info := p.Info()
 	actor := info.Actor
 	if actor == "" {
@@ -201,7 +231,7 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *pro
 		Eval:   EvalOptions{Now: now, ApprovedBy: a.approvedBy, GitHubEnvironment: ghEnv, Client: c.Client, JobClaims: claims},
 		RunURL: info.RunURL, Actor: actor,
 		Registry: client, Jobs: a.parallel,
-		Progress: registry.NewProgress(p.Stderr(), mode, "copying"), Settle: c.Settle,
+		Progress: registry.NewProgress(p.Stderr(), mode, "copying"), Settle: c.Settle, Signer: signer,
 	}
 
 	if a.repair {
