@@ -172,16 +172,22 @@ func (e *registryEvidence) Promotions(ctx context.Context, env string) ([]Promot
 }
 
 // signedRecords verifies the promotion record bundles attached to the
-// digest in h's repository, and returns the digests of the statements
-// they sign, with each signature's time.
+// digest in h's repository.
 func (e *registryEvidence) signedRecords(ctx context.Context, h *History) (map[v1.Hash]time.Time, error) {
-	refs, err := h.repo.Referrers(ctx, e.digest)
+	return h.SignedRecords(ctx, e.digest, e.verifier, e.now())
+}
+
+// SignedRecords verifies the promotion record bundles attached to digest
+// in the history's repository under v, and returns the digests of the
+// record statements they sign, with each signature's earliest time.
+func (h *History) SignedRecords(ctx context.Context, digest v1.Hash, v *trust.Verifier, now time.Time) (map[v1.Hash]time.Time, error) {
+	refs, err := h.repo.Referrers(ctx, digest)
 	if err != nil {
 		return nil, err
 	}
 	out := map[v1.Hash]time.Time{}
 	for _, d := range refs {
-		if d.ArtifactType != sign.BundleMediaType && d.Annotations[sign.AnnotationPredicateType] != PredicateType {
+		if d.ArtifactType != sign.BundleMediaType {
 			continue
 		}
 		if pt, ok := d.Annotations[sign.AnnotationPredicateType]; ok && pt != PredicateType {
@@ -199,11 +205,8 @@ func (e *registryEvidence) signedRecords(ctx context.Context, h *History) (map[v
 		if err != nil {
 			return nil, err
 		}
-		res, err := e.verifier.Verify(data, trust.Expect{Digest: e.digest, PredicateType: PredicateType})
-		if err != nil {
-			continue
-		}
-		if res.Time.After(e.now().Add(maxClockSkew)) {
+		res, err := v.Verify(data, trust.Expect{Digest: digest, PredicateType: PredicateType})
+		if err != nil || res.Time.After(now.Add(maxClockSkew)) {
 			continue
 		}
 		sum, _, err := v1.SHA256(bytes.NewReader(res.Payload))

@@ -320,6 +320,14 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Environment: env.Name, Repository: h.repo.Name(), DryRun: o.DryRun, Rollback: true}
+	var verifier *trust.Verifier
+	if o.Config != nil {
+		if t := o.Config.TrustFor(env); t != nil {
+			if verifier, err = t.Verifier(); err != nil {
+				return nil, err
+			}
+		}
+	}
 	plan := func(ctx context.Context, head *Entry) (*Record, error) {
 		if head == nil {
 			return nil, fmt.Errorf("nothing to roll back: %s has no promotions yet", env.Name)
@@ -332,6 +340,18 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("nothing to roll back to: %s has one promotion in effect (%s)", env.Name, head.Digest)
 		}
 		cur, prev := eff[0], eff[1]
+		if verifier != nil {
+			// Under trust:, only a promotion a trusted identity recorded
+			// is one to return to: anyone who can push here can append.
+			signed, err := h.SignedRecords(ctx, prev.Digest, verifier, o.Eval.Now())
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := signed[prev.statement.Digest]; !ok {
+				return nil, &Refused{Failing: []Verdict{{Gate: "rollback", Evidence: prev.Ref.String(),
+					Detail: fmt.Sprintf("the record of %s (#%d) that it would return to is not signed by a trusted identity", prev.Digest, prev.Sequence)}}}
+			}
+		}
 		img, err := readImage(ctx, h.repo, prev.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("rolling back to %s: %w", prev.Digest, err)
@@ -354,7 +374,7 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		if _, err := plan(ctx, head); err != nil {
-			return nil, err
+			return res, err
 		}
 		res.Current = head
 		return res, nil

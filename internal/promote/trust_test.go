@@ -19,6 +19,7 @@ import (
 	"github.com/slipwayci/slipway/internal/provenance"
 	"github.com/slipwayci/slipway/internal/registry"
 	"github.com/slipwayci/slipway/internal/sign"
+	"github.com/slipwayci/slipway/internal/trust"
 )
 
 const trustedConfig = `
@@ -238,6 +239,53 @@ func TestFromGateNeedsSignedRecords(t *testing.T) {
 	if err != nil {
 		t.Fatalf("signed record: %v (%+v)", err, res.Verdicts)
 	}
+}
+
+// Under trust:, a rollback returns only to a promotion whose record a
+// trusted identity signed: a record forged into the history is no place
+// to go back to. Its own record is signed too.
+func TestRollbackNeedsASignedRecord(t *testing.T) {
+	f, ci := newTrustedFixture(t, trustedConfig)
+	ctx := context.Background()
+	forged, good, newer := f.publish(t, "staging", false), f.publish(t, "staging", false), f.publish(t, "staging", false)
+	if _, err := Promote(ctx, f.options("staging", forged)); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []name.Digest{good, newer} {
+		if _, err := Promote(ctx, f.signedOptions("staging", d, ci)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := f.signedOptions("staging", name.Digest{}, ci)
+	res, err := Rollback(ctx, o)
+	if err != nil || res.Digest.String() != good.DigestStr() {
+		t.Fatalf("rollback to the signed record: %v, %+v", err, res)
+	}
+	// The rollback's own record is signed: the from gate downstream and
+	// the next rollback believe it.
+	h := f.history(t, "staging")
+	signed, err := h.SignedRecords(ctx, res.Entry.Digest, mustVerifier(t, f), now)
+	if err != nil || len(signed) == 0 {
+		t.Fatalf("the rollback record is not signed: %v %v", signed, err)
+	}
+	// Back once more would reach the forged record: refused.
+	_, err = Rollback(ctx, o)
+	var refused *Refused
+	if !errors.As(err, &refused) || !strings.Contains(refused.Failing[0].Detail, "is not signed by a trusted identity") {
+		t.Fatalf("rollback to the forged record: %v", err)
+	}
+	if tag := f.tagged(t, "staging", "staging"); tag != good.DigestStr() {
+		t.Errorf("staging = %s after the refused rollback, want %s", tag, good.DigestStr())
+	}
+}
+
+func mustVerifier(t *testing.T, f *fixture) *trust.Verifier {
+	t.Helper()
+	v, err := f.cfg.Trust.Verifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // moveBundle attaches to "to" a copy of every bundle attached to "from".
