@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slipwayci/slipway/internal/ci"
 	"github.com/slipwayci/slipway/internal/cli"
@@ -341,6 +342,32 @@ func (c Command) jobClaims(ctx context.Context, env cli.Env, p ci.Platform, cfg 
 	return claims
 }
 
+// signedEntries says, under the environment's trust:, which entries a
+// trusted identity signed; nil without trust:.
+func signedEntries(ctx context.Context, cfg *Config, env *Environment, h *History, entries []*Entry) ([]bool, error) {
+	t := cfg.TrustFor(env)
+	if t == nil {
+		return nil, nil
+	}
+	v, err := t.Verifier()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(entries))
+	byDigest := map[v1.Hash]map[v1.Hash]time.Time{}
+	for i, e := range entries {
+		signed, ok := byDigest[e.Digest]
+		if !ok {
+			if signed, err = h.SignedRecords(ctx, e.Digest, v, time.Now()); err != nil {
+				return nil, err
+			}
+			byDigest[e.Digest] = signed
+		}
+		_, out[i] = signed[e.statement.Digest]
+	}
+	return out, nil
+}
+
 // sourceDigest reads --digest: REPOSITORY@sha256:…, or sha256:… in the
 // repository of the environment's gates.from. A list (slipway push's refs
 // output, one per destination) gives the one in gates.from's repository if
@@ -489,13 +516,26 @@ func (c Command) history(ctx context.Context, env cli.Env, p ci.Platform, hf *co
 			return err
 		}
 	}
+	signed, err := signedEntries(ctx, cfg, target, h, entries)
+	if err != nil {
+		return err
+	}
 	if asJSON {
-		return writeJSONLines(p.Stdout(), entries, recs)
+		return writeJSONLines(p.Stdout(), entries, recs, signed)
 	}
 	if len(entries) == 0 {
 		fmt.Fprintf(p.Stdout(), "%s (%s) has no promotions yet\n", target.Name, repo)
 		return nil
 	}
 	fmt.Fprint(p.Stdout(), HistoryTable(target.Name, repo.String(), entries, recs).Text())
+	var unsigned []string
+	for i, ok := range signed {
+		if !ok {
+			unsigned = append(unsigned, fmt.Sprintf("#%d", entries[i].Sequence))
+		}
+	}
+	if len(unsigned) > 0 {
+		fmt.Fprintf(p.Stdout(), "not signed by a trusted identity (no evidence for from, soak or --rollback): %s\n", strings.Join(unsigned, ", "))
+	}
 	return nil
 }

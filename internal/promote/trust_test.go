@@ -468,3 +468,26 @@ func TestUnsignedScanFromTheFutureIsIgnored(t *testing.T) {
 		}
 	}
 }
+
+// slipway history marks, under trust:, the records no trusted identity
+// signed, in the table and in --json.
+func TestHistoryMarksUnsignedRecords(t *testing.T) {
+	f, ci, dir := newTrustedFixtureIn(t, trustedConfig)
+	ctx := context.Background()
+	forged, good := f.publish(t, "staging", false), f.publish(t, "staging", false)
+	if _, err := Promote(ctx, f.options("staging", forged)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Promote(ctx, f.signedOptions("staging", good, ci)); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCommand(t, f, dir, nil, "", true, "staging")
+	if code != 0 || !strings.HasSuffix(stdout, "not signed by a trusted identity (no evidence for from, soak or --rollback): #1\n") {
+		t.Errorf("history: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, _, _ = runCommand(t, f, dir, nil, "", true, "staging", "--json")
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"signed":false`) || !strings.Contains(lines[1], `"signed":true`) {
+		t.Errorf("history --json:\n%s", stdout)
+	}
+}
