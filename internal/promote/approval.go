@@ -26,6 +26,23 @@ type JobClaims struct {
 	Ref         string `json:"ref"`
 	Actor       string `json:"actor"`
 	RunID       string `json:"run_id"`
+	// GitLab's: the project, whether the job's environment is protected,
+	// the user who started the job, and the pipeline.
+	ProjectPath          string `json:"project_path"`
+	EnvironmentProtected string `json:"environment_protected"`
+	UserLogin            string `json:"user_login"`
+	PipelineID           string `json:"pipeline_id"`
+}
+
+// gitlab reports whether the claims are GitLab's.
+func (c *JobClaims) gitlab() bool { return c.ProjectPath != "" }
+
+// repository is the project the job ran for, as a URL.
+func (c *JobClaims) repository() string {
+	if c.gitlab() {
+		return c.Issuer + "/" + c.ProjectPath
+	}
+	return repositoryURI(c.Repository)
 }
 
 // VerifyJobToken checks raw's signature against the keys issuer
@@ -58,15 +75,25 @@ func trustedApproval(env string, g *ApprovalGate, o EvalOptions) Verdict {
 	}
 	repo := repositoryURI(g.Repository)
 	c := o.JobClaims
+	if c != nil && c.gitlab() && repo != "" && !strings.Contains(g.Repository, "://") {
+		// owner/name means the project on the token's own GitLab.
+		repo = c.Issuer + "/" + g.Repository
+	}
 	switch {
-	case c != nil && c.Environment == want && (repo == "" || sameRepository(repositoryURI(c.Repository), repo)):
+	case c != nil && c.Environment == want && (repo == "" || sameRepository(c.repository(), repo)) && (!c.gitlab() || c.EnvironmentProtected == "true"):
 		v.Pass = true
-		v.Detail = fmt.Sprintf("approved through the protection rules of GitHub environment %s (verified OIDC token of %s, run %s, started by %s)", c.Environment, c.Repository, c.RunID, c.Actor)
+		if c.gitlab() {
+			v.Detail = fmt.Sprintf("approved through GitLab's protected environment %s: %s started the job (verified OIDC token of %s, pipeline %s)", c.Environment, c.UserLogin, c.ProjectPath, c.PipelineID)
+		} else {
+			v.Detail = fmt.Sprintf("approved through the protection rules of GitHub environment %s (verified OIDC token of %s, run %s, started by %s)", c.Environment, c.Repository, c.RunID, c.Actor)
+		}
 		return v
 	case c != nil && c.Environment != want:
 		v.Detail = fmt.Sprintf("the job's verified OIDC token says environment %q, but approvals here come from %s", c.Environment, want)
+	case c != nil && c.gitlab() && c.EnvironmentProtected != "true":
+		v.Detail = fmt.Sprintf("GitLab environment %s is not protected, so running its job approves nothing; protect it (Settings > CI/CD > Protected environments)", c.Environment)
 	case c != nil:
-		v.Detail = fmt.Sprintf("the job's verified OIDC token is for %s, not %s", c.Repository, repo)
+		v.Detail = fmt.Sprintf("the job's verified OIDC token is for %s, not %s", c.repository(), repo)
 	case o.GitHubEnvironment != "":
 		v.Detail = fmt.Sprintf("environment %s asserted without an OIDC token to prove it; give the job `permissions: id-token: write`", o.GitHubEnvironment)
 	}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/sigstoretest"
@@ -60,7 +61,7 @@ func TestTrustedApprovalNeedsAVerifiedToken(t *testing.T) {
 		{"a token for another environment", gh(issuer, &sigstoretest.GitHub{Repository: "acme/app", Environment: "staging"}), []string{"--github-environment", "production"}, cli.ExitPolicy,
 			`gate approval refused: the job's verified OIDC token says environment "staging"`},
 		{"a token for another repository", gh(issuer, &sigstoretest.GitHub{Repository: "evil/app", Environment: "production"}), nil, cli.ExitPolicy,
-			"gate approval refused: the job's verified OIDC token is for evil/app"},
+			"gate approval refused: the job's verified OIDC token is for https://github.com/evil/app, not https://github.com/acme/app"},
 		{"a token from another issuer", gh(impostor, prodJob), []string{"--github-environment", "production"}, cli.ExitPolicy,
 			"asserted without an OIDC token"},
 		{"--approved-by not allowed", nil, []string{"--approved-by", "alice"}, cli.ExitPolicy,
@@ -78,5 +79,52 @@ func TestTrustedApprovalNeedsAVerifiedToken(t *testing.T) {
 	write(", allowApprovedBy: true, approvers: [alice]")
 	if stdout, stderr, code := runCommand(t, f, dir, nil, "", false, append(base, "--approved-by", "alice")...); code != 0 || !strings.Contains(stdout, "asserted with --approved-by") {
 		t.Errorf("allowed --approved-by: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// On GitLab, the job's id_tokens: token (SLIPWAY_ID_TOKEN) says which
+// environment it ran in, whether that is protected, and who started it;
+// verified against the GitLab instance's keys (CI_SERVER_URL).
+func TestTrustedApprovalOnGitLab(t *testing.T) {
+	issuer, err := sigstoretest.NewIssuer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(issuer.Close)
+	f := newFixture(t)
+	dir := t.TempDir()
+	writePublicKey(t, filepath.Join(dir, "ci.pub"))
+	cfg := "trust: {keys: [ci.pub]}\nenvironments:\n  production:\n    repository: " + f.host + "/prod/app\n    tags: [production]\n    gates:\n      approval: {repository: acme/app}\n"
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := f.publish(t, "dev", false)
+	token := func(protected string) string {
+		tok, err := issuer.Token(ApprovalAudience, map[string]any{"project_path": "acme/app", "environment": "production",
+			"environment_protected": protected, "user_login": "alice", "pipeline_id": "9"}, 5*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, tc := range []struct {
+		name, token string
+		code        int
+		want        string
+	}{
+		{"protected environment", token("true"), 0, "approved through GitLab's protected environment production: alice started the job"},
+		{"unprotected environment", token("false"), cli.ExitPolicy, "GitLab environment production is not protected"},
+		{"no token", "", cli.ExitPolicy, "gate approval refused: no approval"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			environ := []string{"GITLAB_CI=true", "CI_SERVER_URL=" + issuer.URL, "SLIPWAY_ID_TOKEN=" + tc.token}
+			stdout, stderr, code := runCommand(t, f, dir, environ, "", false, "--digest", img.String(), "--to", "production", "--dry-run")
+			if code != tc.code || !strings.Contains(stdout+stderr, tc.want) {
+				t.Fatalf("exit %d, want %d and %q\n%s%s", code, tc.code, tc.want, stdout, stderr)
+			}
+			if tc.token != "" && strings.Contains(stdout+stderr, tc.token) {
+				t.Errorf("the token is printed")
+			}
+		})
 	}
 }

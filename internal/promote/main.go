@@ -320,21 +320,37 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *pro
 // is no token or it does not verify, and the gate then refuses.
 func (c Command) jobClaims(ctx context.Context, env cli.Env, p ci.Platform, cfg *Config, target *Environment, a *promoteFlags) *JobClaims {
 	g := target.Gates.Approval
-	if g == nil || cfg.TrustFor(target) == nil || a.rollback || a.repair || p.Name() != "github" {
+	if g == nil || cfg.TrustFor(target) == nil || a.rollback || a.repair {
 		return nil
 	}
-	url := env.Getenv("ACTIONS_ID_TOKEN_REQUEST_URL")
-	if url == "" {
-		return nil
-	}
-	src := &sign.GitHubActions{RequestURL: url, RequestToken: env.Getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN"), Audience: ApprovalAudience}
-	tok, err := src.Token(ctx)
-	if err != nil {
-		fmt.Fprintf(p.Stderr(), "note: no OIDC token for the approval gate: %v\n", err)
+	var tok, issuer string
+	switch p.Name() {
+	case "github":
+		url := env.Getenv("ACTIONS_ID_TOKEN_REQUEST_URL")
+		if url == "" {
+			return nil
+		}
+		src := &sign.GitHubActions{RequestURL: url, RequestToken: env.Getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN"), Audience: ApprovalAudience}
+		var err error
+		if tok, err = src.Token(ctx); err != nil {
+			fmt.Fprintf(p.Stderr(), "note: no OIDC token for the approval gate: %v\n", err)
+			return nil
+		}
+		issuer = g.Issuer
+	case "gitlab":
+		// id_tokens: {SLIPWAY_ID_TOKEN: {aud: slipway-approval}} in the job.
+		if tok = strings.TrimSpace(env.Getenv("SLIPWAY_ID_TOKEN")); tok == "" {
+			return nil
+		}
+		issuer = g.Issuer
+		if issuer == GitHubIssuer {
+			issuer = strings.TrimSuffix(env.Getenv("CI_SERVER_URL"), "/")
+		}
+	default:
 		return nil
 	}
 	p.Mask(tok)
-	claims, err := VerifyJobToken(ctx, g.Issuer, tok)
+	claims, err := VerifyJobToken(ctx, issuer, tok)
 	if err != nil {
 		fmt.Fprintf(p.Stderr(), "note: the job's OIDC token does not count for the approval gate: %v\n", err)
 		return nil
