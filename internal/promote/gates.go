@@ -242,7 +242,14 @@ func scanGate(g *ScanGate, scans []Scan, now time.Time) Verdict {
 	if len(scans) == 0 {
 		return Verdict{Gate: "scan", Detail: "no scan attestation on the digest; run slipway scan and push it"}
 	}
-	sort.Slice(scans, func(i, j int) bool { return scans[i].Time.After(scans[j].Time) })
+	// Newest first; of two at the same time (signed timestamps have
+	// whole seconds), the worse, so that a tie never favours a pass.
+	sort.SliceStable(scans, func(i, j int) bool {
+		if !scans[i].Time.Equal(scans[j].Time) {
+			return scans[i].Time.After(scans[j].Time)
+		}
+		return worse(scans[i], scans[j]) > 0
+	})
 	// A scan of some platforms of an index says nothing of the others.
 	whole := slices.DeleteFunc(slices.Clone(scans), func(s Scan) bool { return len(s.Unscanned) > 0 })
 	if len(whole) == 0 {
@@ -254,15 +261,7 @@ func scanGate(g *ScanGate, scans []Scan, now time.Time) Verdict {
 	if s.Time.IsZero() {
 		// Signed without a timestamp (a key alone): nothing says which
 		// is newest, so the worst one decides.
-		s = slices.MaxFunc(whole, func(a, b Scan) int {
-			if fa, fb := !strings.EqualFold(a.Verdict, "pass"), !strings.EqualFold(b.Verdict, "pass"); fa != fb {
-				if fa {
-					return 1
-				}
-				return -1
-			}
-			return severityRank(orNone(a.MaxSeverity)) - severityRank(orNone(b.MaxSeverity))
-		})
+		s = slices.MaxFunc(whole, worse)
 	}
 	v := Verdict{Gate: "scan", Evidence: s.Record}
 	age := now.Sub(s.Time)
@@ -337,6 +336,18 @@ func orUnknown(s string) string {
 		return "(none named)"
 	}
 	return s
+}
+
+// worse compares scans by verdict (a fail is worse than a pass), then by
+// their worst severity.
+func worse(a, b Scan) int {
+	if fa, fb := !strings.EqualFold(a.Verdict, "pass"), !strings.EqualFold(b.Verdict, "pass"); fa != fb {
+		if fa {
+			return 1
+		}
+		return -1
+	}
+	return severityRank(orNone(a.MaxSeverity)) - severityRank(orNone(b.MaxSeverity))
 }
 
 func orNone(s string) string {

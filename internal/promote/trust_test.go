@@ -491,3 +491,16 @@ func TestHistoryMarksUnsignedRecords(t *testing.T) {
 		t.Errorf("history --json:\n%s", stdout)
 	}
 }
+
+// Two scans signed in the same second: the failing one decides, whatever
+// order they are listed in.
+func TestScanGateTieFavoursTheWorse(t *testing.T) {
+	g := &ScanGate{MaxSeverity: "high"}
+	pass := Scan{Time: now, Verdict: "pass", MaxSeverity: "low", Record: "pass"}
+	fail := Scan{Time: now, Verdict: "fail", MaxSeverity: "critical", Record: "fail"}
+	for _, scans := range [][]Scan{{pass, fail}, {fail, pass}} {
+		if v := scanGate(g, scans, now); v.Pass || v.Evidence != "fail" {
+			t.Errorf("scans %v: %+v, want the failing scan to decide", scans, v)
+		}
+	}
+}
