@@ -95,6 +95,7 @@ Slipway ships a Go service from source to production:
   push      publish to any registry, tags last
   promote   move a digest between environments, gated by evidence
   history   list an environment's promotions
+  verify    check an image's signature and evidence, as promote would
 
 'slipway <step> --help' shows a step's flags.
 `

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -26,6 +27,9 @@ const ConfigFile = ".slipway.yaml"
 // Config is .slipway.yaml.
 type Config struct {
 	Environments map[string]*Environment `yaml:"environments"`
+	// Trust is whose signatures the gates believe, unless an environment
+	// has its own; without it, evidence counts unverified.
+	Trust *TrustConfig `yaml:"trust"`
 }
 
 // Environment is one place an image can be promoted to.
@@ -37,6 +41,8 @@ type Environment struct {
 	// "production" or "{{.Version}}".
 	Tags  []string `yaml:"tags"`
 	Gates Gates    `yaml:"gates"`
+	// Trust replaces the top-level trust: for this environment.
+	Trust *TrustConfig `yaml:"trust"`
 }
 
 // Gates an image must pass to enter an environment.
@@ -53,6 +59,26 @@ type Gates struct {
 	Health *HealthGate `yaml:"health"`
 	// Approval requires a named approver.
 	Approval *ApprovalGate `yaml:"approval"`
+	// Provenance requires signed SLSA provenance from the expected
+	// source and builder.
+	Provenance *ProvenanceGate `yaml:"provenance"`
+}
+
+// ProvenanceGate says where the image must have been built: a signed SLSA
+// provenance v1 statement that verifies under trust:, whose subjects
+// cover every manifest promoted, must name them.
+type ProvenanceGate struct {
+	// Repository is the source repository, owner/name on github.com or a
+	// URL (externalParameters.repository).
+	Repository located `yaml:"repository"`
+	// Ref is a regular expression the whole ref built must match
+	// (externalParameters.ref), e.g. refs/(heads/main|tags/v.*).
+	Ref located `yaml:"ref"`
+	// Builder is the builder's id exactly (runDetails.builder.id): the
+	// workflow identity, .../.github/workflows/release.yml@refs/heads/main.
+	Builder located `yaml:"builder"`
+
+	ref *regexp.Regexp
 }
 
 // ScanGate bounds what a scan may have found.
@@ -84,6 +110,13 @@ type ApprovalGate struct {
 	// GitHubEnvironment is the GitHub environment whose protection rules
 	// approve promotions here (default: the environment's own name).
 	GitHubEnvironment string `yaml:"githubEnvironment"`
+	// Under trust:, the job's environment is read from its OIDC token,
+	// issued by Issuer (default GitHub's) for Repository (if set).
+	Issuer     string `yaml:"issuer"`
+	Repository string `yaml:"repository"`
+	// AllowApprovedBy accepts --approved-by under trust:, where it is
+	// otherwise refused: anyone who runs the job can write any name.
+	AllowApprovedBy bool `yaml:"allowApprovedBy"`
 }
 
 // Severities are the scan gate's severities in increasing order, as
@@ -150,6 +183,9 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if err := c.loadTrust(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return c, nil
 }
 
@@ -172,12 +208,39 @@ func ParseConfig(data []byte) (*Config, error) {
 		}
 		e.Name = n
 	}
+	if c.Trust != nil {
+		if err := c.Trust.check(); err != nil {
+			return nil, err
+		}
+	}
 	for _, n := range c.Names() {
+		if t := c.Environments[n].Trust; t != nil {
+			if err := t.check(); err != nil {
+				return nil, fmt.Errorf("environment %s: %w", n, err)
+			}
+		}
 		if err := c.check(c.Environments[n]); err != nil {
 			return nil, fmt.Errorf("environment %s: %w", n, err)
 		}
 	}
 	return &c, nil
+}
+
+// loadTrust reads the files the trust: blocks name, relative to dir.
+func (c *Config) loadTrust(dir string) error {
+	if c.Trust != nil {
+		if err := c.Trust.load(dir); err != nil {
+			return err
+		}
+	}
+	for _, n := range c.Names() {
+		if t := c.Environments[n].Trust; t != nil {
+			if err := t.load(dir); err != nil {
+				return fmt.Errorf("environment %s: %w", n, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Names lists the environments in a stable order.
@@ -248,8 +311,29 @@ func (c *Config) check(e *Environment) error {
 			return fmt.Errorf("gates.scan.maxSeverity %q: use one of %s", s.MaxSeverity, strings.Join(Severities(), ", "))
 		}
 	}
-	if a := g.Approval; a != nil && a.GitHubEnvironment == "" {
-		a.GitHubEnvironment = e.Name
+	if p := g.Provenance; p != nil {
+		if c.TrustFor(e) == nil {
+			return errors.New("gates.provenance needs trust: to say whose signature on the provenance counts")
+		}
+		if p.Repository.Value == "" {
+			return errors.New("gates.provenance.repository is required: the source repository the image must be built from")
+		}
+		re := p.Ref.Value
+		if re == "" {
+			re = ".*"
+		}
+		var err error
+		if p.ref, err = regexp.Compile("^(?:" + re + ")$"); err != nil {
+			return fmt.Errorf("line %d: gates.provenance.ref %q does not compile: %v", p.Ref.Line, p.Ref.Value, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
+	}
+	if a := g.Approval; a != nil {
+		if a.GitHubEnvironment == "" {
+			a.GitHubEnvironment = e.Name
+		}
+		if a.Issuer == "" {
+			a.Issuer = GitHubIssuer
+		}
 	}
 	if h := g.Health; h != nil {
 		u, err := url.Parse(h.URL)

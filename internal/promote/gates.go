@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/slipwayci/slipway/internal/clock"
 )
 
@@ -23,6 +25,18 @@ type Evidence interface {
 	Scans(ctx context.Context) ([]Scan, error)
 	// SBOMs lists the digests of the SBOMs attached to it.
 	SBOMs(ctx context.Context) ([]string, error)
+	// Provenance lists the verified SLSA provenance about it.
+	Provenance(ctx context.Context) ([]Provenance, error)
+}
+
+// Provenance is the part of a verified SLSA provenance statement the
+// provenance gate reads.
+type Provenance struct {
+	Repository, Ref, Builder string
+	// Uncovered are the promoted manifests its subjects do not name.
+	Uncovered []string
+	Signer    string
+	Record    string
 }
 
 // Promotion is a record of one promotion (or rollback) of a digest.
@@ -37,6 +51,9 @@ type Promotion struct {
 	Undone bool `json:"undone,omitempty"`
 	// Record is the digest of the attestation that says so.
 	Record string `json:"-"`
+	// statement is the digest of the record's statement, which a signed
+	// record's bundle signs.
+	statement v1.Hash
 }
 
 // Scan is the part of a scan attestation the gates read.
@@ -47,6 +64,8 @@ type Scan struct {
 	MaxSeverity string
 	// Record is the attestation's digest.
 	Record string
+	// Signer is who signed it, verified; empty for unsigned evidence.
+	Signer string
 	// Unscanned are the image's platform manifests that the statement does
 	// not name ("sha256:… linux/arm64"): it is evidence about the image
 	// only when there are none.
@@ -72,6 +91,11 @@ type EvalOptions struct {
 	Client            *http.Client
 	// Sleep waits between health probes (time.Sleep honouring ctx).
 	Sleep func(context.Context, time.Duration) error
+	// Trusted is set when the environment has trust:: the approval gate
+	// then believes only JobClaims, and --approved-by only where allowed.
+	Trusted bool
+	// JobClaims are the job's verified OIDC token claims, if it has one.
+	JobClaims *JobClaims
 }
 
 // Evaluate runs every gate of env in a fixed order and returns all
@@ -93,7 +117,7 @@ func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions)
 		if err != nil {
 			return nil, fmt.Errorf("reading promotion records: %w", err)
 		}
-		out = append(out, fromGate(g.From, proms))
+		out = append(out, withIgnored(fromGate(g.From, proms), ev))
 		if g.Soak.Duration > 0 {
 			out = append(out, soakGate(g.From, g.Soak.Duration, proms, o.Now()))
 		}
@@ -103,7 +127,7 @@ func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions)
 		if err != nil {
 			return nil, fmt.Errorf("reading scan attestations: %w", err)
 		}
-		out = append(out, scanGate(g.Scan, scans, o.Now()))
+		out = append(out, withIgnored(scanGate(g.Scan, scans, o.Now()), ev))
 	}
 	if g.SBOM {
 		sboms, err := ev.SBOMs(ctx)
@@ -116,15 +140,50 @@ func Evaluate(ctx context.Context, env *Environment, ev Evidence, o EvalOptions)
 		} else {
 			v.Detail = "no SBOM attached to the digest; run slipway image and push it"
 		}
-		out = append(out, v)
+		out = append(out, withIgnored(v, ev))
+	}
+	if g.Provenance != nil {
+		provs, err := ev.Provenance(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading provenance: %w", err)
+		}
+		out = append(out, withIgnored(provenanceGate(g.Provenance, provs), ev))
 	}
 	if g.Health != nil {
 		out = append(out, healthGate(ctx, g.Health, o))
 	}
 	if g.Approval != nil {
-		out = append(out, approvalGate(env.Name, g.Approval, o))
+		if o.Trusted {
+			out = append(out, trustedApproval(env.Name, g.Approval, o))
+		} else {
+			out = append(out, approvalGate(env.Name, g.Approval, o))
+		}
 	}
 	return out, nil
+}
+
+// withIgnored adds to v's detail the evidence its gate set aside and why,
+// when ev keeps such a list.
+func withIgnored(v Verdict, ev Evidence) Verdict {
+	l, ok := ev.(interface{ Ignored(gate string) []Ignored })
+	if !ok {
+		return v
+	}
+	ig := l.Ignored(v.Gate)
+	if len(ig) == 0 {
+		return v
+	}
+	const most = 5
+	parts := make([]string, 0, most+1)
+	for i, x := range ig {
+		if i == most {
+			parts = append(parts, fmt.Sprintf("%d more", len(ig)-most))
+			break
+		}
+		parts = append(parts, x.String())
+	}
+	v.Detail += "; ignored: " + strings.Join(parts, "; ")
+	return v
 }
 
 // Passed reports whether every verdict passed.
@@ -183,7 +242,14 @@ func scanGate(g *ScanGate, scans []Scan, now time.Time) Verdict {
 	if len(scans) == 0 {
 		return Verdict{Gate: "scan", Detail: "no scan attestation on the digest; run slipway scan and push it"}
 	}
-	sort.Slice(scans, func(i, j int) bool { return scans[i].Time.After(scans[j].Time) })
+	// Newest first; of two at the same time (signed timestamps have
+	// whole seconds), the worse, so that a tie never favours a pass.
+	sort.SliceStable(scans, func(i, j int) bool {
+		if !scans[i].Time.Equal(scans[j].Time) {
+			return scans[i].Time.After(scans[j].Time)
+		}
+		return worse(scans[i], scans[j]) > 0
+	})
 	// A scan of some platforms of an index says nothing of the others.
 	whole := slices.DeleteFunc(slices.Clone(scans), func(s Scan) bool { return len(s.Unscanned) > 0 })
 	if len(whole) == 0 {
@@ -192,20 +258,96 @@ func scanGate(g *ScanGate, scans []Scan, now time.Time) Verdict {
 			strings.Join(scans[0].Unscanned, ", "))}
 	}
 	s := whole[0]
+	if s.Time.IsZero() {
+		// Signed without a timestamp (a key alone): nothing says which
+		// is newest, so the worst one decides.
+		s = slices.MaxFunc(whole, worse)
+	}
 	v := Verdict{Gate: "scan", Evidence: s.Record}
 	age := now.Sub(s.Time)
 	switch {
+	case s.Time.IsZero() && g.MaxAge.Duration > 0:
+		v.Detail = "the newest verified scan's signature has no signed time, so maxAge cannot be checked; sign with a timestamp authority (require: {timestamp: true})"
 	case g.MaxAge.Duration > 0 && age > g.MaxAge.Duration:
 		v.Detail = fmt.Sprintf("the newest scan is %s old; maxAge is %s: scan again", roundDur(age), g.MaxAge.Duration)
+	case !strings.EqualFold(s.Verdict, "pass") && s.Time.IsZero():
+		v.Detail = fmt.Sprintf("a scan's verdict is %q, and without signed timestamps no scan is known to be newer", s.Verdict)
 	case !strings.EqualFold(s.Verdict, "pass"):
 		v.Detail = fmt.Sprintf("the newest scan's verdict is %q", s.Verdict)
 	case severityRank(orNone(s.MaxSeverity)) > severityRank(g.MaxSeverity):
 		v.Detail = fmt.Sprintf("findings up to %s after waivers; allowed up to %s", s.MaxSeverity, g.MaxSeverity)
 	default:
 		v.Pass = true
-		v.Detail = fmt.Sprintf("passed %s ago, worst %s (allowed %s)", roundDur(age), orNone(s.MaxSeverity), g.MaxSeverity)
+		if s.Time.IsZero() {
+			v.Detail = fmt.Sprintf("passed, worst %s (allowed %s)", orNone(s.MaxSeverity), g.MaxSeverity)
+		} else {
+			v.Detail = fmt.Sprintf("passed %s ago, worst %s (allowed %s)", roundDur(age), orNone(s.MaxSeverity), g.MaxSeverity)
+		}
+	}
+	if s.Signer != "" {
+		v.Detail += ", signed by " + s.Signer
 	}
 	return v
+}
+
+// provenanceGate passes on a provenance that names the expected source
+// repository, a ref the pattern matches and the builder, and covers every
+// manifest; otherwise it says what the closest one got wrong.
+func provenanceGate(g *ProvenanceGate, provs []Provenance) Verdict {
+	v := Verdict{Gate: "provenance"}
+	if len(provs) == 0 {
+		v.Detail = "no signed SLSA provenance on the digest that verifies; push with --sign"
+		return v
+	}
+	wantRepo := repositoryURI(g.Repository.Value)
+	var why string
+	for _, p := range provs {
+		switch {
+		case !sameRepository(p.Repository, wantRepo):
+			why = fmt.Sprintf("provenance %s is from %s, not %s", short(p.Record), orUnknown(p.Repository), wantRepo)
+		case !g.ref.MatchString(p.Ref):
+			why = fmt.Sprintf("provenance %s built ref %s, which does not match %s", short(p.Record), orUnknown(p.Ref), g.Ref.Value)
+		case g.Builder.Value != "" && p.Builder != g.Builder.Value:
+			why = fmt.Sprintf("provenance %s was built by %s, not %s", short(p.Record), orUnknown(p.Builder), g.Builder.Value)
+		case len(p.Uncovered) > 0:
+			why = fmt.Sprintf("provenance %s does not name %s", short(p.Record), strings.Join(p.Uncovered, ", "))
+		default:
+			v.Pass, v.Evidence = true, p.Record
+			v.Detail = fmt.Sprintf("built from %s at %s by %s, signed by %s", p.Repository, p.Ref, p.Builder, p.Signer)
+			return v
+		}
+		v.Evidence = p.Record
+	}
+	v.Detail = why
+	return v
+}
+
+// sameRepository compares repository URLs without a trailing .git or
+// slash, and case-insensitively (as GitHub names them).
+func sameRepository(a, b string) bool {
+	norm := func(s string) string {
+		return strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(s, "/"), ".git"))
+	}
+	return a != "" && norm(a) == norm(b)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(none named)"
+	}
+	return s
+}
+
+// worse compares scans by verdict (a fail is worse than a pass), then by
+// their worst severity.
+func worse(a, b Scan) int {
+	if fa, fb := !strings.EqualFold(a.Verdict, "pass"), !strings.EqualFold(b.Verdict, "pass"); fa != fb {
+		if fa {
+			return 1
+		}
+		return -1
+	}
+	return severityRank(orNone(a.MaxSeverity)) - severityRank(orNone(b.MaxSeverity))
 }
 
 func orNone(s string) string {

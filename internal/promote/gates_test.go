@@ -28,8 +28,9 @@ func (a attached) Promotions(_ context.Context, env string) ([]Promotion, error)
 	}
 	return out, nil
 }
-func (a attached) Scans(context.Context) ([]Scan, error)   { return a.scans, nil }
-func (a attached) SBOMs(context.Context) ([]string, error) { return a.sboms, nil }
+func (a attached) Scans(context.Context) ([]Scan, error)            { return a.scans, nil }
+func (a attached) SBOMs(context.Context) ([]string, error)          { return a.sboms, nil }
+func (a attached) Provenance(context.Context) ([]Provenance, error) { return nil, nil }
 
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 

@@ -229,7 +229,7 @@ func (h *History) Promotions(ctx context.Context, digest v1.Hash) ([]Promotion, 
 			undone[e.Undoes] = true
 		}
 		if e.Digest == digest {
-			out = append(out, Promotion{Digest: digest.String(), To: h.env, Time: e.Time, Rollback: e.Rollback, Undone: undone[e.Ref], Record: e.Ref.String()})
+			out = append(out, Promotion{Digest: digest.String(), To: h.env, Time: e.Time, Rollback: e.Rollback, Undone: undone[e.Ref], Record: e.Ref.String(), statement: e.statement.Digest})
 		}
 		return e.Sequence > oldest
 	})

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slipwayci/slipway/internal/ci"
 	"github.com/slipwayci/slipway/internal/cli"
 	"github.com/slipwayci/slipway/internal/gitops"
 	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/sign"
 )
 
 const usage = `usage: slipway promote --digest REPOSITORY@sha256:… --to ENVIRONMENT [flags]
@@ -92,6 +94,8 @@ type promoteFlags struct {
 	approvedBy, ghEnv, manifests string
 	match                        cli.List
 	parallel                     int
+	sign                         sign.Config
+	rekorAPI                     uint
 }
 
 func (a *promoteFlags) register(fs *flag.FlagSet) {
@@ -107,6 +111,28 @@ func (a *promoteFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.manifests, "manifests", "", "`directory` of Kubernetes YAML, kustomizations and Helm values to pin to the digest")
 	fs.Var(&a.match, "match", "with --manifests, another `repository` whose references are the same image (repeatable)")
 	fs.IntVar(&a.parallel, "parallel", 4, "uploads at once")
+	fs.StringVar(&a.sign.Sign, "sign", "", "sign the promotion record: `keyless`, off, or a private key file (default: keyless where the CI offers an OIDC token and the environment has trust:)")
+	fs.StringVar(&a.sign.IdentityToken, "identity-token", "", "`file` holding the OIDC token for keyless signing")
+	fs.StringVar(&a.sign.FulcioURL, "fulcio-url", "", "Fulcio's `URL` (default "+sign.PublicFulcio+")")
+	fs.StringVar(&a.sign.TSAURL, "tsa-url", "", "the timestamp authority's `URL`, or none (default "+sign.PublicTSA+")")
+	fs.StringVar(&a.sign.RekorURL, "rekor-url", "", "the transparency log's `URL`, or none (default "+sign.PublicRekor+")")
+	fs.UintVar(&a.rekorAPI, "rekor-api", 1, "the log's API `version`: 1 or 2")
+}
+
+// signer is who signs the records: as --sign says, or, unset, keyless
+// where the CI offers a token and the environment has trust: (whose from
+// gates downstream then count the record).
+func (a *promoteFlags) signer(ctx context.Context, env cli.Env, p ci.Platform, trusted bool) (*sign.Signer, error) {
+	if a.sign.Sign == "" && !trusted {
+		return nil, nil
+	}
+	c := a.sign
+	c.RekorVersion, c.Getenv, c.Mask = uint32(a.rekorAPI), env.Getenv, p.Mask
+	s, notice, err := sign.Setup(ctx, c)
+	if notice != "" {
+		fmt.Fprintf(p.Stderr(), "note: %s\n", notice)
+	}
+	return s, err
 }
 
 // Promote runs slipway promote.
@@ -147,6 +173,9 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *pro
 	if err != nil {
 		return cli.Usage(err)
 	}
+	if g := target.Gates; cfg.TrustFor(target) == nil && (g.Scan != nil || g.SBOM) && !a.rollback && !a.repair {
+		fmt.Fprintf(p.Stderr(), "warning: %s has no trust: in %s, so its gates count unsigned evidence that anyone who can push to the repository could attach (see docs/promote.md#trust)\n", target.Name, a.config)
+	}
 	if a.digest == "" && !a.rollback && !a.repair && p.Name() == "gitlab" {
 		// A job that needs: the push job has its refs from the dotenv
 		// report; GitLab does not expand them in variables: reliably.
@@ -182,6 +211,13 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *pro
 	if err != nil {
 		return err
 	}
+	claims := c.jobClaims(ctx, env, p, cfg, target, a)
+	var signer *sign.Signer
+	if !a.dryRun && !a.repair {
+		if signer, err = a.signer(ctx, env, p, cfg.TrustFor(target) != nil); err != nil {
+			return err
+		}
+	}
 	info := p.Info()
 	actor := info.Actor
 	if actor == "" {
@@ -195,10 +231,10 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *pro
 	mode := a.reg.ProgressMode(p.Name(), env.Stderr, false)
 	o := Options{
 		Config: cfg, To: target, Source: src, DryRun: a.dryRun, PlatformManifest: a.platformManifest,
-		Eval:   EvalOptions{Now: now, ApprovedBy: a.approvedBy, GitHubEnvironment: ghEnv, Client: c.Client},
+		Eval:   EvalOptions{Now: now, ApprovedBy: a.approvedBy, GitHubEnvironment: ghEnv, Client: c.Client, JobClaims: claims},
 		RunURL: info.RunURL, Actor: actor,
 		Registry: client, Jobs: a.parallel,
-		Progress: registry.NewProgress(p.Stderr(), mode, "copying"), Settle: c.Settle,
+		Progress: registry.NewProgress(p.Stderr(), mode, "copying"), Settle: c.Settle, Signer: signer,
 	}
 
 	if a.repair {
@@ -279,6 +315,75 @@ func (c Command) promote(ctx context.Context, env cli.Env, p ci.Platform, a *pro
 		return err
 	}
 	return nil
+}
+
+// jobClaims are the verified claims of the GitHub job's OIDC token, for
+// an approval gate under trust:; nil (with a note saying why) when there
+// is no token or it does not verify, and the gate then refuses.
+func (c Command) jobClaims(ctx context.Context, env cli.Env, p ci.Platform, cfg *Config, target *Environment, a *promoteFlags) *JobClaims {
+	g := target.Gates.Approval
+	if g == nil || cfg.TrustFor(target) == nil || a.rollback || a.repair {
+		return nil
+	}
+	var tok, issuer string
+	switch p.Name() {
+	case "github":
+		url := env.Getenv("ACTIONS_ID_TOKEN_REQUEST_URL")
+		if url == "" {
+			return nil
+		}
+		src := &sign.GitHubActions{RequestURL: url, RequestToken: env.Getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN"), Audience: ApprovalAudience}
+		var err error
+		if tok, err = src.Token(ctx); err != nil {
+			fmt.Fprintf(p.Stderr(), "note: no OIDC token for the approval gate: %v\n", err)
+			return nil
+		}
+		issuer = g.Issuer
+	case "gitlab":
+		// id_tokens: {SLIPWAY_ID_TOKEN: {aud: slipway-approval}} in the job.
+		if tok = strings.TrimSpace(env.Getenv("SLIPWAY_ID_TOKEN")); tok == "" {
+			return nil
+		}
+		issuer = g.Issuer
+		if issuer == GitHubIssuer {
+			issuer = strings.TrimSuffix(env.Getenv("CI_SERVER_URL"), "/")
+		}
+	default:
+		return nil
+	}
+	p.Mask(tok)
+	claims, err := VerifyJobToken(ctx, issuer, tok)
+	if err != nil {
+		fmt.Fprintf(p.Stderr(), "note: the job's OIDC token does not count for the approval gate: %v\n", err)
+		return nil
+	}
+	return claims
+}
+
+// signedEntries says, under the environment's trust:, which entries a
+// trusted identity signed; nil without trust:.
+func signedEntries(ctx context.Context, cfg *Config, env *Environment, h *History, entries []*Entry) ([]bool, error) {
+	t := cfg.TrustFor(env)
+	if t == nil {
+		return nil, nil
+	}
+	v, err := t.Verifier()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(entries))
+	byDigest := map[v1.Hash]map[v1.Hash]time.Time{}
+	for i, e := range entries {
+		signed, ok := byDigest[e.Digest]
+		if !ok {
+			if signed, err = h.SignedRecords(ctx, e.Digest, v, time.Now()); err != nil {
+				return nil, err
+			}
+			byDigest[e.Digest] = signed
+		}
+		_, out[i] = signed[e.statement.Digest]
+	}
+	return out, nil
 }
 
 // sourceDigest reads --digest: REPOSITORY@sha256:…, or sha256:… in the
@@ -429,13 +534,26 @@ func (c Command) history(ctx context.Context, env cli.Env, p ci.Platform, hf *co
 			return err
 		}
 	}
+	signed, err := signedEntries(ctx, cfg, target, h, entries)
+	if err != nil {
+		return err
+	}
 	if asJSON {
-		return writeJSONLines(p.Stdout(), entries, recs)
+		return writeJSONLines(p.Stdout(), entries, recs, signed)
 	}
 	if len(entries) == 0 {
 		fmt.Fprintf(p.Stdout(), "%s (%s) has no promotions yet\n", target.Name, repo)
 		return nil
 	}
 	fmt.Fprint(p.Stdout(), HistoryTable(target.Name, repo.String(), entries, recs).Text())
+	var unsigned []string
+	for i, ok := range signed {
+		if !ok {
+			unsigned = append(unsigned, fmt.Sprintf("#%d", entries[i].Sequence))
+		}
+	}
+	if len(unsigned) > 0 {
+		fmt.Fprintf(p.Stdout(), "not signed by a trusted identity (no evidence for from, soak or --rollback): %s\n", strings.Join(unsigned, ", "))
+	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/slipwayci/slipway/internal/fault"
 	"github.com/slipwayci/slipway/internal/push"
 	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/sign"
+	"github.com/slipwayci/slipway/internal/trust"
 	"github.com/slipwayci/slipway/internal/version"
 )
 
@@ -40,6 +42,9 @@ type Options struct {
 	// Settle is how long an append waits before its last check
 	// (DefaultSettle if zero).
 	Settle time.Duration
+	// Signer, if set, signs each record appended, so that environments
+	// whose trust: names it count the promotion (from, soak).
+	Signer *sign.Signer
 }
 
 // Result is what a promotion or rollback did, or would do.
@@ -148,8 +153,48 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	srcRepo := o.Source.Context()
+	// The evidence is what the from environment's repository holds: a
+	// digest named in another repository, with whatever its owner
+	// attached there, would otherwise bring its own evidence along. So the
+	// digest is read, evidence and all, from there.
+	var fromRepo *name.Repository
+	if from := env.Gates.From; from != "" {
+		fe, err := o.Config.Environment(from)
+		if err != nil {
+			return nil, err
+		}
+		fr, err := o.Registry.ParseRepository(fe.Repository)
+		if err != nil {
+			return nil, err
+		}
+		if fr.Name() != srcRepo.Name() {
+			fromRepo = &fr
+		}
+	}
+	var verifier *trust.Verifier
+	if t := o.Config.TrustFor(env); t != nil {
+		if verifier, err = t.Verifier(); err != nil {
+			return nil, err
+		}
+		o.Eval.Trusted = true
+	}
 	res := &Result{Environment: env.Name, Repository: dst, Digest: digest, Source: o.Source.String(), DryRun: o.DryRun}
 
+	if fromRepo != nil {
+		src, err := o.dial(ctx, *fromRepo, false)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, found, err := src.Manifest(ctx, digest.String()); err != nil {
+			return nil, err
+		} else if !found {
+			v := Verdict{Gate: "from", Detail: fmt.Sprintf("the digest was never promoted to %s: it is not in %s's repository %s", env.Gates.From, env.Gates.From, *fromRepo)}
+			res.Verdicts = []Verdict{v}
+			return res, &Refused{Failing: res.Verdicts}
+		}
+		srcRepo = *fromRepo
+		res.Source = srcRepo.Digest(digest.String()).String()
+	}
 	src, err := o.dial(ctx, srcRepo, false)
 	if err != nil {
 		return nil, err
@@ -167,20 +212,7 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 			return nil, refusePlatformManifest(srcRepo.String(), digest, par)
 		}
 	}
-	histories := map[string]*History{}
-	ev := &registryEvidence{src: src, digest: digest, manifests: img.manifests, platforms: img.platforms,
-		history: func(ctx context.Context, name string) (*History, error) {
-			if h, ok := histories[name]; ok {
-				return h, nil
-			}
-			e, err := o.Config.Environment(name)
-			if err != nil {
-				return nil, err
-			}
-			h, err := o.history(ctx, e, false)
-			histories[name] = h
-			return h, err
-		}}
+	ev := o.evidence(src, digest, img, verifier)
 	if res.Verdicts, err = Evaluate(ctx, env, ev, o.Eval); err != nil {
 		return nil, err
 	}
@@ -223,7 +255,7 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 			return nil, nil
 		}
 		res.Record = &Record{
-			Repository: dst.String(), Digest: digest.String(), From: env.Gates.From, Source: o.Source.String(),
+			Repository: dst.String(), Digest: digest.String(), From: env.Gates.From, Source: res.Source,
 			Tags: res.Tags, Gates: append([]Verdict{}, res.Verdicts...), RunURL: o.RunURL, Actor: o.Actor,
 			ApprovedBy: o.Eval.ApprovedBy, Slipway: version.String(),
 		}
@@ -235,8 +267,61 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 	if res.Entry == nil {
 		res.Record = nil
 	}
+	if err := o.signRecord(ctx, h, res.Entry); err != nil {
+		return res, err
+	}
 	res.Current, err = h.Head(ctx)
 	return res, err
+}
+
+// signRecord signs the statement of the record e and attaches the bundle
+// to the digest it is about, beside the record. A record that was
+// appended and could not be signed stays in the history, unsigned: it
+// counts where no trust: asks for signed records.
+func (o *Options) signRecord(ctx context.Context, h *History, e *Entry) error {
+	if o.Signer == nil || e == nil {
+		return nil
+	}
+	st, err := h.repo.Blob(ctx, e.statement.Digest, 1<<20)
+	if err != nil {
+		return fmt.Errorf("reading record %s to sign it: %w", e.Ref, err)
+	}
+	b, err := o.Signer.Sign(ctx, st)
+	if err != nil {
+		return fmt.Errorf("signing record %s: %w", e.Ref, err)
+	}
+	raw, mt, found, err := h.repo.Manifest(ctx, e.Digest.String())
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("signing record %s: %s is not in %s", e.Ref, e.Digest, h.repo.Name())
+	}
+	attach := sign.AttachFunc(func(ctx context.Context, subject v1.Descriptor, data []byte, mediaType, artifactType string, ann map[string]string) (v1.Descriptor, error) {
+		return h.repo.Attach(ctx, subject, registry.Artifact{Data: data, MediaType: mediaType, ArtifactType: artifactType, Annotations: ann})
+	})
+	_, err = sign.Publish(ctx, attach, v1.Descriptor{MediaType: mt, Digest: e.Digest, Size: int64(len(raw))}, b, o.Eval.Now())
+	return err
+}
+
+// evidence reads what the gates need about the image digest in src, and
+// the histories of the environments it names.
+func (o *Options) evidence(src *registry.Repository, digest v1.Hash, img *image, verifier *trust.Verifier) *registryEvidence {
+	histories := map[string]*History{}
+	return &registryEvidence{src: src, digest: digest, manifests: img.manifests, platforms: img.platforms,
+		verifier: verifier, now: o.Eval.Now,
+		history: func(ctx context.Context, name string) (*History, error) {
+			if h, ok := histories[name]; ok {
+				return h, nil
+			}
+			e, err := o.Config.Environment(name)
+			if err != nil {
+				return nil, err
+			}
+			h, err := o.history(ctx, e, false)
+			histories[name] = h
+			return h, err
+		}}
 }
 
 // Rollback points o.To's tags back at the digest of the promotion in
@@ -251,6 +336,14 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Environment: env.Name, Repository: h.repo.Name(), DryRun: o.DryRun, Rollback: true}
+	var verifier *trust.Verifier
+	if o.Config != nil {
+		if t := o.Config.TrustFor(env); t != nil {
+			if verifier, err = t.Verifier(); err != nil {
+				return nil, err
+			}
+		}
+	}
 	plan := func(ctx context.Context, head *Entry) (*Record, error) {
 		if head == nil {
 			return nil, fault.Invalidf("nothing to roll back: %s has no promotions yet", env.Name)
@@ -263,6 +356,18 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 			return nil, fault.Invalidf("nothing to roll back to: %s has one promotion in effect (%s)", env.Name, head.Digest)
 		}
 		cur, prev := eff[0], eff[1]
+		if verifier != nil {
+			// Under trust:, only a promotion a trusted identity recorded
+			// is one to return to: anyone who can push here can append.
+			signed, err := h.SignedRecords(ctx, prev.Digest, verifier, o.Eval.Now())
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := signed[prev.statement.Digest]; !ok {
+				return nil, &Refused{Failing: []Verdict{{Gate: "rollback", Evidence: prev.Ref.String(),
+					Detail: fmt.Sprintf("the record of %s (#%d) that it would return to is not signed by a trusted identity", prev.Digest, prev.Sequence)}}}
+			}
+		}
 		img, err := readImage(ctx, h.repo, prev.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("rolling back to %s: %w", prev.Digest, err)
@@ -285,7 +390,7 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		if _, err := plan(ctx, head); err != nil {
-			return nil, err
+			return res, err
 		}
 		res.Current = head
 		return res, nil
@@ -293,6 +398,9 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 	res.Entry, err = h.Append(ctx, plan)
 	res.Races = int(h.Races.Load())
 	if err != nil {
+		return res, err
+	}
+	if err := o.signRecord(ctx, h, res.Entry); err != nil {
 		return res, err
 	}
 	res.Current, err = h.Head(ctx)

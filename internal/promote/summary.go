@@ -156,13 +156,20 @@ func HistoryTable(env, repo string, entries []*Entry, recs []*Record) *ci.Summar
 }
 
 // writeJSONLines prints each record with its own digest, oldest first.
-func writeJSONLines(w io.Writer, entries []*Entry, recs []*Record) error {
+func writeJSONLines(w io.Writer, entries []*Entry, recs []*Record, signed []bool) error {
 	enc := json.NewEncoder(w)
 	for i, e := range entries {
+		var sig *bool
+		if signed != nil {
+			sig = &signed[i]
+		}
 		if err := enc.Encode(struct {
 			Ref string `json:"record"`
 			*Record
-		}{e.Ref.String(), recs[i]}); err != nil {
+			// Signed is whether a trusted identity signed the record;
+			// absent without trust:.
+			Signed *bool `json:"signed,omitempty"`
+		}{e.Ref.String(), recs[i], sig}); err != nil {
 			return err
 		}
 	}
