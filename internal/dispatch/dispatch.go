@@ -92,7 +92,8 @@ Slipway ships a Go service from source to production:
   build     cross-compile a GOOS/GOARCH matrix, reproducibly
   image     layer the binaries onto a base image (OCI layout, SBOMs)
   scan      trivy, govulncheck and gosec with one policy
-  push      publish to any registry, tags last
+  push      publish to any registry, signed, tags last
+  sign      sign an image something else pushed (keyless or with a key)
   promote   move a digest between environments, gated by evidence
   history   list an environment's promotions
   verify    check an image's signature and evidence, as promote would
