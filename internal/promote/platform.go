@@ -75,13 +75,15 @@ func refusePlatformManifest(repo string, d v1.Hash, p *parent) error {
 }
 
 // explainScan says, when the scan gate found nothing on a platform's
-// manifest, what it found on its index instead.
-func explainScan(ctx context.Context, src *registry.Repository, d v1.Hash, p *parent, verdicts []Verdict) {
+// manifest, what it found on its index instead, read as base reads
+// evidence (under the same trust, at the same time).
+func explainScan(ctx context.Context, base *registryEvidence, d v1.Hash, p *parent, verdicts []Verdict) {
 	for i, v := range verdicts {
 		if v.Gate != "scan" || v.Pass || v.Evidence != "" {
 			continue
 		}
-		ev := &registryEvidence{src: src, digest: p.index, manifests: p.img.manifests, platforms: p.img.platforms}
+		ev := &registryEvidence{src: base.src, digest: p.index, manifests: p.img.manifests, platforms: p.img.platforms,
+			verifier: base.verifier, now: base.now}
 		scans, err := ev.Scans(ctx)
 		if err != nil {
 			return

@@ -217,7 +217,7 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	if par != nil {
-		explainScan(ctx, src, digest, par, res.Verdicts)
+		explainScan(ctx, ev, digest, par, res.Verdicts)
 	}
 	if res.Tags, err = renderTags(env, digest, img.annotations); err != nil {
 		return nil, err
