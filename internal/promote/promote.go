@@ -3,6 +3,7 @@ package promote
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/template"
@@ -238,6 +239,7 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 	results, err := push.Push(ctx, push.Options{
 		From: &srcRepo, Digest: digest, To: []name.Repository{dst},
 		Registry: o.Registry, Jobs: o.Jobs, Progress: o.Progress,
+		Keep: keepVerified(verifier),
 	})
 	if len(results) == 1 {
 		res.Copy = &results[0]
@@ -272,6 +274,32 @@ func Promote(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Current, err = h.Head(ctx)
 	return res, err
+}
+
+// keepVerified is what a promotion under trust copies on: only signature
+// bundles that verify under v and are about the manifest they refer to.
+// Unsigned statements, SBOMs and forged or foreign bundles stay behind,
+// so the next environment never inherits them. Without trust (v nil)
+// everything is copied, as before.
+func keepVerified(v *trust.Verifier) func(context.Context, push.Referrer) (bool, error) {
+	if v == nil {
+		return nil
+	}
+	return func(ctx context.Context, r push.Referrer) (bool, error) {
+		if r.ArtifactType != sign.BundleMediaType {
+			return false, nil
+		}
+		data, err := r.Blob(ctx, sign.BundleMediaType)
+		if err != nil || data == nil {
+			return false, err
+		}
+		_, err = v.Verify(data, trust.Expect{Digest: r.Subject})
+		var te *trust.Error
+		if errors.As(err, &te) {
+			return false, nil
+		}
+		return err == nil, err
+	}
 }
 
 // signRecord signs the statement of the record e and attaches the bundle

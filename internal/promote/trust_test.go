@@ -504,3 +504,70 @@ func TestScanGateTieFavoursTheWorse(t *testing.T) {
 		}
 	}
 }
+
+// TestPromotionCopiesOnlyVerifiedReferrers is the attack of forged
+// evidence riding along: referrers an attacker attached in staging must
+// not be copied into production, where the next environment would find
+// them. Under trust: only bundles that verify travel on.
+func TestPromotionCopiesOnlyVerifiedReferrers(t *testing.T) {
+	f, ci := newTrustedFixture(t, trustedConfig)
+	ctx := context.Background()
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	attacker := keySigner(t, priv)
+
+	img := f.publish(t, "staging", true) // with unsigned SBOMs
+	if _, err := Promote(ctx, f.signedOptions("staging", img, ci)); err != nil {
+		t.Fatal(err)
+	}
+	f.signedScan(t, img, ci, true, 0, now)
+	f.signedSBOM(t, img, ci)
+	f.attachScan(t, img, true, 0, now)            // unsigned
+	f.signedScan(t, img, attacker, true, 0, now) // untrusted key
+	res, err := Promote(ctx, f.options("production", img))
+	if err != nil {
+		t.Fatalf("promotion: %v", err)
+	}
+	if res.Copy == nil || res.Copy.Stats.LeftBehind == 0 {
+		t.Fatalf("copy = %+v, want unverified referrers left behind", res.Copy)
+	}
+
+	r, err := fastRegistry(nil).Dial(ctx, f.repo(t, "production"), registry.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := v1.NewHash(img.DigestStr())
+	subjects := append([]v1.Hash{h}, hashes(t, f.platforms[img.DigestStr()])...)
+	bundles := 0
+	for _, s := range subjects {
+		refs, err := r.Referrers(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range refs {
+			if res.Entry != nil && d.Digest == res.Entry.Ref {
+				continue // production's own record of this promotion
+			}
+			if d.ArtifactType != sign.BundleMediaType {
+				t.Errorf("production has a %s referrer %s of %s; only verified bundles should be copied", d.ArtifactType, d.Digest, s)
+				continue
+			}
+			bundles++
+		}
+	}
+	if bundles == 0 {
+		t.Error("no signed evidence was copied into production")
+	}
+}
+
+func hashes(t *testing.T, ds []string) []v1.Hash {
+	t.Helper()
+	var out []v1.Hash
+	for _, d := range ds {
+		h, err := v1.NewHash(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, h)
+	}
+	return out
+}

@@ -23,6 +23,8 @@ type image struct {
 	blobs     []registry.Blob
 	manifests []manifest
 	artifacts []artifact
+	// left counts the source's artifacts Options.Keep refused.
+	left int
 }
 
 // manifest is a manifest's exact bytes: its digest is the hash of these.

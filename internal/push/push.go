@@ -49,6 +49,10 @@ type Options struct {
 	// Progress hears what happens; nil for silence. Done hears
 	// ResultLine of each destination's result.
 	Progress registry.Progress
+	// Keep, if set, chooses which artifacts found referring to the image
+	// at From are copied: one it refuses is left behind, and so is
+	// whatever refers to it. Nil copies them all.
+	Keep func(ctx context.Context, r Referrer) (bool, error)
 	// Sign, if set, signs the image at each destination once its
 	// manifests and artifacts are there and before any tag names it, so
 	// that a tag never names an image without its signatures.
@@ -60,6 +64,17 @@ type Options struct {
 // many bundles it attached.
 type Signer interface {
 	Sign(ctx context.Context, repo *registry.Repository, root v1.Descriptor, manifests []v1.Descriptor) (int, error)
+}
+
+// Referrer is an artifact found referring to a manifest of the image
+// being copied, for Options.Keep to judge.
+type Referrer struct {
+	Subject, Digest v1.Hash
+	ArtifactType    string
+	// Blob reads the artifact's first blob of the media type given (a
+	// bundle's JSON, a statement), at most maxKeepBlob bytes; nil if it
+	// has none.
+	Blob func(ctx context.Context, mediaType string) ([]byte, error)
 }
 
 // Result is what happened at one destination.
@@ -88,6 +103,9 @@ type Stats struct {
 	Artifacts    int
 	// Signatures is how many signature bundles were attached.
 	Signatures int
+	// LeftBehind is how many artifacts of the source Options.Keep
+	// refused to copy.
+	LeftBehind int
 	Requests   int64
 	Retries    int
 }
@@ -154,7 +172,7 @@ func (o *Options) read(ctx context.Context) (*image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return readRemote(ctx, c, o.Digest, o.Jobs)
+	return readRemote(ctx, c, o.Digest, o.Jobs, o.Keep)
 }
 
 // dialSource logs in to the source repository to read it.
@@ -222,6 +240,7 @@ func (o *Options) pushTo(ctx context.Context, img *image, repo name.Repository, 
 	res := Result{Repo: repo, Digest: img.root.Digest}
 	res.Referrers, res.Tags, res.Err = d.push(ctx)
 	res.Stats = d.stats
+	res.Stats.LeftBehind = img.left
 	res.Stats.Retries = int(d.retries.Load())
 	if d.c != nil {
 		res.Stats.Requests = d.c.Requests()

@@ -28,14 +28,14 @@ const (
 // records travel with the image. Manifests are read now and checked
 // against their digests; blobs are streamed from the source when a
 // destination needs them, and never when it can mount them.
-func readRemote(ctx context.Context, c *registry.Repository, d v1.Hash, jobs int) (*image, error) {
+func readRemote(ctx context.Context, c *registry.Repository, d v1.Hash, jobs int, keep func(context.Context, Referrer) (bool, error)) (*image, error) {
 	r := &remoteReader{c: c, img: &image{}, seen: map[v1.Hash]bool{}}
 	root, err := r.visit(ctx, v1.Descriptor{Digest: d})
 	if err != nil {
 		return nil, fmt.Errorf("reading %s@%s: %w", c.Name(), d, err)
 	}
 	r.img.root = root
-	if r.img.artifacts, err = readReferrers(ctx, c, r.img.manifests, jobs); err != nil {
+	if r.img.artifacts, r.img.left, err = readReferrers(ctx, c, r.img.manifests, jobs, keep); err != nil {
 		return nil, fmt.Errorf("reading what refers to %s@%s: %w", c.Name(), d, err)
 	}
 	return r.img, nil
@@ -113,15 +113,15 @@ func (r *remoteReader) opener(h v1.Hash) func(context.Context) (io.ReadCloser, e
 // readReferrers follows the referrers of manifests, level by level, and
 // reads each artifact found. An entry whose manifest is gone, or that does
 // not name the subject it is listed under, is no evidence of anything and
-// is left behind.
-func readReferrers(ctx context.Context, c *registry.Repository, manifests []manifest, jobs int) ([]artifact, error) {
+// is left behind, as is one keep (if set) refuses, with what refers to it;
+// left counts those keep refused.
+func readReferrers(ctx context.Context, c *registry.Repository, manifests []manifest, jobs int, keep func(context.Context, Referrer) (bool, error)) (out []artifact, left int, err error) {
 	var subjects []v1.Descriptor
 	seen := map[v1.Hash]bool{}
 	for _, m := range manifests {
 		subjects = append(subjects, v1.Descriptor{MediaType: m.desc.MediaType, Digest: m.desc.Digest, Size: m.desc.Size})
 		seen[m.desc.Digest] = true
 	}
-	var out []artifact
 	for depth := 0; depth < maxReferrerDepth && len(subjects) > 0; depth++ {
 		lists := make([][]v1.Descriptor, len(subjects))
 		g, gctx := errgroup.WithContext(ctx)
@@ -134,7 +134,7 @@ func readReferrers(ctx context.Context, c *registry.Repository, manifests []mani
 			})
 		}
 		if err := g.Wait(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		type job struct {
 			subject, desc v1.Descriptor
@@ -149,7 +149,7 @@ func readReferrers(ctx context.Context, c *registry.Repository, manifests []mani
 			}
 		}
 		if n := len(out) + len(jobsAt); n > maxArtifacts {
-			return nil, fmt.Errorf("more than %d artifacts refer to the image; slipway copies at most that many", maxArtifacts)
+			return nil, 0, fmt.Errorf("more than %d artifacts refer to the image; slipway copies at most that many", maxArtifacts)
 		}
 		arts := make([]*artifact, len(jobsAt))
 		g, gctx = errgroup.WithContext(ctx)
@@ -162,19 +162,29 @@ func readReferrers(ctx context.Context, c *registry.Repository, manifests []mani
 			})
 		}
 		if err := g.Wait(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		subjects = nil
 		for _, a := range arts {
 			if a == nil {
 				continue
 			}
+			if keep != nil {
+				ok, err := keep(ctx, a.referrer())
+				if err != nil {
+					return nil, 0, err
+				}
+				if !ok {
+					left++
+					continue
+				}
+			}
 			out = append(out, *a)
 			d := a.manifest.desc
 			subjects = append(subjects, v1.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
 		}
 	}
-	return out, nil
+	return out, left, nil
 }
 
 // readArtifact reads one referrer of subject as listed by desc; nil if it
@@ -210,4 +220,36 @@ func readArtifact(ctx context.Context, c *registry.Repository, subject, desc v1.
 	// that a fallback index lists; the size is what was read.
 	top.desc.Size = int64(len(top.raw))
 	return &artifact{subject: subject, manifest: top, children: ms[:len(ms)-1], blobs: r.img.blobs}, nil
+}
+
+// maxKeepBlob bounds what Referrer.Blob reads: a bundle or a statement is
+// kilobytes, and a listing is not to make us read gigabytes.
+const maxKeepBlob = 16 << 20
+
+// referrer describes a for Options.Keep.
+func (a *artifact) referrer() Referrer {
+	return Referrer{
+		Subject: a.subject.Digest, Digest: a.manifest.desc.Digest, ArtifactType: a.manifest.desc.ArtifactType,
+		Blob: func(ctx context.Context, mediaType string) ([]byte, error) {
+			for _, b := range a.blobs {
+				if string(b.Desc.MediaType) != mediaType {
+					continue
+				}
+				if b.Desc.Size > maxKeepBlob {
+					return nil, fmt.Errorf("reading %s of %s: %d bytes, more than %d", mediaType, a.manifest.desc.Digest, b.Desc.Size, maxKeepBlob)
+				}
+				rc, err := b.Open(ctx)
+				if err != nil {
+					return nil, fmt.Errorf("reading %s of %s: %w", mediaType, a.manifest.desc.Digest, err)
+				}
+				defer rc.Close()
+				data, err := io.ReadAll(io.LimitReader(rc, maxKeepBlob+1))
+				if err != nil {
+					return nil, fmt.Errorf("reading %s of %s: %w", mediaType, a.manifest.desc.Digest, err)
+				}
+				return data, nil
+			}
+			return nil, nil
+		},
+	}
 }

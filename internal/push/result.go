@@ -29,6 +29,9 @@ func ResultLine(r Result) string {
 	if s.Signatures > 0 {
 		fmt.Fprintf(&b, "; %d signatures", s.Signatures)
 	}
+	if s.LeftBehind > 0 {
+		fmt.Fprintf(&b, "; %d unverified referrers left behind", s.LeftBehind)
+	}
 	if len(r.Tags) > 0 {
 		fmt.Fprintf(&b, "; tags %s", strings.Join(r.Tags, ", "))
 	}
