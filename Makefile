@@ -30,15 +30,23 @@ build:
 demo: build
 	@scripts/demo.sh
 
+# Every compile of make test uses the flags of the end-to-end tests' own
+# builds of slipway, of the actions' source installs and of the trivy CLI
+# (bench/scan/install-clis.sh): -trimpath, CGO_ENABLED=0. The build cache
+# keys then match, and on a cold machine trivy and its dependencies
+# compile once instead of three times.
+TESTENV   := CGO_ENABLED=0
+TESTFLAGS := -trimpath
+
 ## test: install test tools if missing, then vet and run every test, end to end included
 # Each end-to-end test has a deadline of its own (internal/e2e/deadline_test.go),
 # so a hang fails that test; the package's -timeout is only the backstop,
 # with room for a cold build cache on a busy machine.
 test: test-deps
-	$(GO) vet ./...
-	$(JSONV2) $(GO) vet ./internal/scan/... ./cmd/slipway-scan
-	SLIPWAY_E2E=1 $(GO) test -timeout 75m ./...
-	SLIPWAY_E2E=1 $(JSONV2) $(GO) test -timeout 20m ./internal/scan/...
+	$(TESTENV) $(GO) vet $(TESTFLAGS) ./...
+	$(TESTENV) $(JSONV2) $(GO) vet $(TESTFLAGS) ./internal/scan/... ./cmd/slipway-scan
+	SLIPWAY_E2E=1 $(TESTENV) $(GO) test $(TESTFLAGS) -timeout 75m ./...
+	SLIPWAY_E2E=1 $(TESTENV) $(JSONV2) $(GO) test $(TESTFLAGS) -timeout 20m ./internal/scan/...
 
 ## test-deps: apt docker-registry runc umoci skopeo rsync, npm gitlab-ci-local, go install act, kustomize, cosign, fulcio, timestamp-server and rekor-tiles, the scanner CLIs
 test-deps:

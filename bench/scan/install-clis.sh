@@ -6,8 +6,17 @@
 #   bench/scan/install-clis.sh [DIR]    # default $TMPDIR/slipway-scan-clis
 #   SLIPWAY_SCAN_CLIS=DIR GOEXPERIMENT=jsonv2 go test ./internal/scan/trivy -run Agrees
 #
-# Each is built in a scratch module that requires only it, so it gets the
-# dependencies its own go.mod names (as go install cmd@version would; that
+# trivy is built in a scratch module that starts from slipway's own go.mod,
+# so the trivy packages it shares with slipway-scan resolve to the same
+# versions, and with the flags make test and the end-to-end tests build
+# slipway-scan with (-trimpath, CGO_ENABLED=0, GOEXPERIMENT=jsonv2): on a
+# cold machine trivy's several thousand packages then compile once, not
+# twice. The command is trivy's, at the version slipway links; only
+# modules trivy needs beyond slipway's are added, at the versions trivy's
+# go.mod names.
+#
+# govulncheck and gosec are each built in a scratch module that requires
+# only it, so they get the dependencies their own go.mod names (as go install cmd@version would; that
 # needs the proxy's version list, which is not always served). gosec's
 # command imports an AI "autofix" whose dependency github.com/pb33f/go-yaml
 # v0.1.1 the proxy does not serve: in its scratch module that one module is
@@ -38,7 +47,12 @@ build() {
 }
 
 build golang.org/x/vuln golang.org/x/vuln/cmd/govulncheck
-build github.com/aquasecurity/trivy github.com/aquasecurity/trivy/cmd/trivy jsonv2
+
+echo "install-clis: trivy $(version github.com/aquasecurity/trivy) (slipway's module graph)" >&2
+trivy_work="$(mktemp -d "$scratch/trivy.XXXXXX")"
+sed 's#^module .*#module scratch#' "$root/go.mod" >"$trivy_work/go.mod"
+cp "$root/go.sum" "$trivy_work/go.sum"
+(cd "$trivy_work" && GOFLAGS=-mod=mod CGO_ENABLED=0 GOEXPERIMENT=jsonv2 go build -trimpath -o "$dir/" github.com/aquasecurity/trivy/cmd/trivy)
 
 gosec="$(version github.com/securego/gosec/v2)"
 echo "install-clis: gosec $gosec" >&2

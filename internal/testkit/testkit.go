@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -16,14 +15,27 @@ import (
 // CommitDate is the fixed author and committer date of sample commits.
 const CommitDate = "2026-01-02T03:04:05Z"
 
-// RepoRoot returns the root of the slipway repository.
+// RepoRoot returns the root of the slipway repository: the directory
+// above the test's own (go test runs a test in its package's directory)
+// whose go.mod is slipway's. It does not use the source file's path,
+// which -trimpath (make test builds with it) turns into an import path.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("finding testkit's source file")
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatalf("finding the repository: %v", err)
 	}
-	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.HasPrefix(string(data), "module github.com/slipwayci/slipway\n") {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("finding the repository: no slipway go.mod above the test's directory")
+		}
+		dir = parent
+	}
 }
 
 // CopyDir copies the tree src into dst.
