@@ -111,11 +111,12 @@ func Start(o Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Stack{dir: dir}
+	started := &Stack{dir: dir}
+	s = started
 	defer func() {
+		// A failing return has already set s to nil: stop what started.
 		if err != nil {
-			s.Close()
-			s = nil
+			started.Close()
 		}
 	}()
 	if s.Issuer, err = NewIssuer(); err != nil {
