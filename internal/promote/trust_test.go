@@ -521,7 +521,7 @@ func TestPromotionCopiesOnlyVerifiedReferrers(t *testing.T) {
 	}
 	f.signedScan(t, img, ci, true, 0, now)
 	f.signedSBOM(t, img, ci)
-	f.attachScan(t, img, true, 0, now)            // unsigned
+	f.attachScan(t, img, true, 0, now)           // unsigned
 	f.signedScan(t, img, attacker, true, 0, now) // untrusted key
 	res, err := Promote(ctx, f.options("production", img))
 	if err != nil {
