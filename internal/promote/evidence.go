@@ -147,7 +147,11 @@ func (e *registryEvidence) Promotions(ctx context.Context, env string) ([]Promot
 	if err != nil {
 		return nil, err
 	}
-	proms, err := h.Promotions(ctx, e.digest)
+	var c counts
+	if e.verifier != nil {
+		c = h.signedBy(e.verifier, e.now())
+	}
+	proms, err := h.Promotions(ctx, e.digest, c)
 	if err != nil || e.verifier == nil || len(proms) == 0 {
 		return proms, err
 	}

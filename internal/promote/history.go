@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipwayci/slipway/internal/clock"
 	"github.com/slipwayci/slipway/internal/registry"
+	"github.com/slipwayci/slipway/internal/trust"
 )
 
 // An environment's history is an append-only chain of promotion records
@@ -176,22 +177,66 @@ func (h *History) Entries(ctx context.Context) ([]*Entry, error) {
 	return out, nil
 }
 
+// counts says whether a record counts; a nil counts counts every record.
+type counts func(ctx context.Context, e *Entry) (bool, error)
+
+// signedBy counts only the records whose statement a bundle verified under
+// v signs, reading each promoted digest's bundles once. Under trust:
+// anyone who can push to the repository can append a record, and an
+// unsigned rollback must undo nothing.
+func (h *History) signedBy(v *trust.Verifier, now time.Time) counts {
+	byDigest := map[v1.Hash]map[v1.Hash]time.Time{}
+	return func(ctx context.Context, e *Entry) (bool, error) {
+		signed, ok := byDigest[e.Digest]
+		if !ok {
+			var err error
+			if signed, err = h.SignedRecords(ctx, e.Digest, v, now); err != nil {
+				return false, err
+			}
+			byDigest[e.Digest] = signed
+		}
+		_, ok = signed[e.statement.Digest]
+		return ok, nil
+	}
+}
+
+// undoes reports whether e is a rollback that c counts.
+func (c counts) undoes(ctx context.Context, e *Entry) (bool, error) {
+	if !e.Rollback || c == nil {
+		return e.Rollback, nil
+	}
+	return c(ctx, e)
+}
+
 // inEffect returns up to n promotions in effect, newest first, walking back
-// from start: a rollback undoes the promotion it names, so the newest
-// promotion not undone is the current one and the next is what a rollback
-// returns to.
-func (h *History) inEffect(ctx context.Context, start *Entry, n int) ([]*Entry, error) {
+// from start: a rollback that c counts undoes the promotion it names, so
+// the newest promotion not undone is the current one and the next is what
+// a rollback returns to. Promotions c does not count are still returned
+// (the caller refuses to return to one); rollbacks it does not count are
+// passed over.
+func (h *History) inEffect(ctx context.Context, start *Entry, n int, c counts) ([]*Entry, error) {
 	undone := map[v1.Hash]bool{}
 	var out []*Entry
+	var cerr error
 	err := h.Walk(ctx, start, func(e *Entry) bool {
-		switch {
-		case e.Rollback:
-			undone[e.Undoes] = true
-		case !undone[e.Ref]:
+		if e.Rollback {
+			var ok bool
+			if ok, cerr = c.undoes(ctx, e); cerr != nil {
+				return false
+			}
+			if ok {
+				undone[e.Undoes] = true
+			}
+			return true
+		}
+		if !undone[e.Ref] {
 			out = append(out, e)
 		}
 		return len(out) < n
 	})
+	if cerr != nil {
+		return nil, cerr
+	}
 	return out, err
 }
 
@@ -200,7 +245,9 @@ func (h *History) inEffect(ctx context.Context, start *Entry, n int) ([]*Entry, 
 // record that is not in the history (one that lost a race for the head)
 // is no evidence. Referrers of the digest tell how far back to look; with
 // none, the digest was never promoted here.
-func (h *History) Promotions(ctx context.Context, digest v1.Hash) ([]Promotion, error) {
+//
+// Only rollbacks c counts undo a promotion; nil counts them all.
+func (h *History) Promotions(ctx context.Context, digest v1.Hash, c counts) ([]Promotion, error) {
 	refs, err := h.repo.Referrers(ctx, digest)
 	if err != nil {
 		return nil, err
@@ -224,8 +271,13 @@ func (h *History) Promotions(ctx context.Context, digest v1.Hash) ([]Promotion, 
 	}
 	undone := map[v1.Hash]bool{}
 	var out []Promotion
+	var cerr error
 	err = h.Walk(ctx, head, func(e *Entry) bool {
-		if e.Rollback {
+		var ok bool
+		if ok, cerr = c.undoes(ctx, e); cerr != nil {
+			return false
+		}
+		if ok {
 			undone[e.Undoes] = true
 		}
 		if e.Digest == digest {
@@ -233,6 +285,9 @@ func (h *History) Promotions(ctx context.Context, digest v1.Hash) ([]Promotion, 
 		}
 		return e.Sequence > oldest
 	})
+	if cerr != nil {
+		return nil, cerr
+	}
 	return out, err
 }
 

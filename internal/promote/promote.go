@@ -376,7 +376,11 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 		if head == nil {
 			return nil, fault.Invalidf("nothing to roll back: %s has no promotions yet", env.Name)
 		}
-		eff, err := h.inEffect(ctx, head, 2)
+		var c counts
+		if verifier != nil {
+			c = h.signedBy(verifier, o.Eval.Now())
+		}
+		eff, err := h.inEffect(ctx, head, 2, c)
 		if err != nil {
 			return nil, err
 		}

@@ -571,3 +571,39 @@ func hashes(t *testing.T, ds []string) []v1.Hash {
 	}
 	return out
 }
+
+// A rollback record nobody trusted signed (anyone who can push to staging
+// can append one) undoes nothing under trust:. The attack: staging's
+// signed promotions Z, A, B; an unsigned rollback of B. Production's
+// from: staging must still count B's signed promotion, and the operator's
+// next signed rollback must return to A, undoing B, not go past A to Z
+// as if B were already undone.
+func TestForgedRollbackUndoesNothing(t *testing.T) {
+	f, ci := newTrustedFixture(t, trustedConfig)
+	ctx := context.Background()
+	z, a, b := f.publish(t, "staging", false), f.publish(t, "staging", false), f.publish(t, "staging", false)
+	for _, d := range []name.Digest{z, a, b} {
+		if _, err := Promote(ctx, f.signedOptions("staging", d, ci)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The forged rollback: slipway without a signer, as the attacker runs it.
+	if res, err := Rollback(ctx, f.options("staging", name.Digest{})); err != nil || res.Digest.String() != a.DigestStr() {
+		t.Fatalf("writing the unsigned rollback: %v, %+v", err, res)
+	}
+
+	f.signedScan(t, b, ci, true, 0, now)
+	f.signedSBOM(t, b, ci)
+	res, err := Promote(ctx, f.options("production", b))
+	if err != nil {
+		t.Fatalf("production refused B, whose signed staging promotion only an unsigned rollback undoes: %v (%+v)", err, res)
+	}
+
+	res, err = Rollback(ctx, f.signedOptions("staging", name.Digest{}, ci))
+	if err != nil {
+		t.Fatalf("the signed rollback: %v", err)
+	}
+	if res.Digest.String() != a.DigestStr() || res.Undone == nil || res.Undone.Digest.String() != b.DigestStr() {
+		t.Errorf("the signed rollback went to %s undoing %+v; want A (%s), undoing B (%s)", res.Digest, res.Undone, a.DigestStr(), b.DigestStr())
+	}
+}
