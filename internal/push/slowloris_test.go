@@ -15,16 +15,9 @@ import (
 // hang it until the job dies.
 func TestMainGivesUpOnASlowLoris(t *testing.T) {
 	dir, _ := testDist(t)
-	for _, tc := range []struct {
-		name string
-		o    registrytest.SlowLorisOptions
-	}{
-		{"never answers", registrytest.SlowLorisOptions{}},
-		{"answers the login only", registrytest.SlowLorisOptions{AnswerPing: true}},
-		{"sends half an answer", registrytest.SlowLorisOptions{AnswerPing: true, Trickle: true}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s, err := registrytest.NewSlowLoris(tc.o)
+	for _, mode := range registrytest.SlowLorisModes() {
+		t.Run(mode.Name, func(t *testing.T) {
+			s, err := registrytest.NewSlowLoris(mode.SlowLorisOptions)
 			if err != nil {
 				t.Fatal(err)
 			}

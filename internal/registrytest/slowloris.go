@@ -18,6 +18,23 @@ type SlowLorisOptions struct {
 	Trickle bool
 }
 
+// SlowLorisMode is one way of stalling, named for a subtest.
+type SlowLorisMode struct {
+	Name string
+	SlowLorisOptions
+}
+
+// SlowLorisModes are the stalls a registry client must give up on in
+// bounded time: a server that never answers, one that answers the login
+// only, and one that sends half an answer.
+func SlowLorisModes() []SlowLorisMode {
+	return []SlowLorisMode{
+		{"never answers", SlowLorisOptions{}},
+		{"answers the login only", SlowLorisOptions{AnswerPing: true}},
+		{"sends half an answer", SlowLorisOptions{AnswerPing: true, Trickle: true}},
+	}
+}
+
 // SlowLoris is a registry that accepts connections and then never
 // answers, or answers halfway: what a client must not wait on forever.
 type SlowLoris struct {
