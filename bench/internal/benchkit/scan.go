@@ -162,6 +162,11 @@ func FetchService(s Service, dir string) (Service, error) {
 		if err := Sh(dir, nil, "go", "mod", "edit", "-dropreplace", s.DropReplace); err != nil {
 			return s, err
 		}
+		// go.sum had no sum for the content of a module that was
+		// replaced; naming it to go mod download records one.
+		if err := Sh(dir, nil, "go", "mod", "download", s.DropReplace); err != nil {
+			return s, err
+		}
 	}
 	if err := Sh(dir, []string{"GOFLAGS=-mod=mod"}, "go", "mod", "download"); err != nil {
 		return s, err
