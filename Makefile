@@ -39,9 +39,10 @@ TESTENV   := CGO_ENABLED=0
 TESTFLAGS := -trimpath
 
 ## test: install test tools if missing, then vet and run every test, end to end included
-# Each end-to-end test has a deadline of its own (internal/e2e/deadline_test.go),
-# so a hang fails that test; the package's -timeout is only the backstop,
-# with room for a cold build cache on a busy machine.
+# The end-to-end tests run in parallel, as many at once as the machine has
+# CPUs; each has a deadline of its own (internal/e2e/deadline_test.go), so a
+# hang fails that test; the package's -timeout is only the backstop, with
+# room for a cold build cache on a busy machine.
 test: test-deps
 	$(TESTENV) $(GO) vet $(TESTFLAGS) ./...
 	$(TESTENV) $(JSONV2) $(GO) vet $(TESTFLAGS) ./internal/scan/... ./cmd/slipway-scan

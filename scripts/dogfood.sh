@@ -11,6 +11,7 @@
 #   SLIPWAY   the slipway to run; default one built from this tree first
 #   BASE      the base image; the release uses alpine:3.22, which has the
 #             shell GitLab jobs need (.github/workflows/release.yml)
+#   PLATFORMS the platforms to build and image, default linux/amd64,linux/arm64
 #
 # internal/e2e/dogfood_test.go runs this on a copy of the repository and
 # starts the image with runc.
@@ -29,10 +30,11 @@ fi
 
 # GOEXPERIMENT=jsonv2: slipway-scan links trivy, which needs it.
 # version.stamped is what slipway --version prints.
-echo "==> slipway build --packages ./cmd/... --platforms linux/amd64,linux/arm64 --dist $out"
+platforms="${PLATFORMS:-linux/amd64,linux/arm64}"
+echo "==> slipway build --packages ./cmd/... --platforms $platforms --dist $out"
 "$slipway" build \
   --packages ./cmd/... \
-  --platforms linux/amd64,linux/arm64 \
+  --platforms "$platforms" \
   --env GOEXPERIMENT=jsonv2 \
   --ldflags '-s -w -X github.com/slipwayci/slipway/internal/version.stamped={{.Version}}' \
   --dist "$out"

@@ -97,27 +97,62 @@ if $need_gitlab_ci_local; then
     die "installed gitlab-ci-local $GITLAB_CI_LOCAL_VERSION into $npm_prefix, but it does not run"
 fi
 
-# go_install_pinned BIN PACKAGE VERSION [NAME] installs PACKAGE@VERSION
-# as GOBIN/NAME (default BIN) unless the binary there was built from that
-# module version, as `go version -m` reads it.
-go_install_pinned() {
-  local bin=$1 pkg=$2 version=$3 name=${4:-$1}
-  if [ -x "$gobin/$name" ] && go version -m "$gobin/$name" 2>/dev/null | grep -qE "^\s+mod\s.*\s${version}(\s|$)"; then
-    return
-  fi
-  echo "install-test-deps: go install ${pkg}@${version}"
-  local tmp
-  tmp=$(mktemp -d)
-  mkdir -p "$gobin"
-  GOBIN="$tmp" go install "${pkg}@${version}"
-  mv "$tmp/$bin" "$gobin/$name"
-  rmdir "$tmp"
+# The four Sigstore programs are built together, in one scratch module
+# that requires the four pinned versions: they share most of their
+# dependencies (gRPC, protobuf, the cloud KMS SDKs, sigstore/sigstore), and
+# built one by one each compiled its own versions of them, about ten
+# minutes on a cold 2-core machine. In one module the shared ones resolve
+# to the highest version any of the four asks for, as Go's minimal version
+# selection does for any program built with another, and compile once.
+# Each program's own code is exactly its release's; cosign keeps the
+# sigstore-go its release names (only it requires one), so its checks stay
+# independent of slipway's. A binary is rebuilt only when `go version -m`
+# says it is not the pinned version.
+sigstore_tools=(
+  "cosign github.com/sigstore/cosign/v3 $COSIGN_VERSION github.com/sigstore/cosign/v3/cmd/cosign cosign"
+  "fulcio github.com/sigstore/fulcio $FULCIO_VERSION github.com/sigstore/fulcio fulcio"
+  "timestamp-server github.com/sigstore/timestamp-authority/v2 $TSA_VERSION github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server timestamp-server"
+  # rekor-tiles' POSIX-storage server; its package is named posix.
+  "posix github.com/sigstore/rekor-tiles/v2 $REKOR_TILES_VERSION github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix rekor-server-posix"
+)
+# pinned NAME MODULE VERSION reports whether GOBIN/NAME was built from
+# MODULE at VERSION, as its main module (go install) or a dependency (the
+# scratch module).
+pinned() {
+  [ -x "$gobin/$1" ] && go version -m "$gobin/$1" 2>/dev/null | grep -qE "^\s+(mod|dep)\s+$2\s+$3(\s|$)"
 }
-go_install_pinned cosign github.com/sigstore/cosign/v3/cmd/cosign "$COSIGN_VERSION"
-go_install_pinned fulcio github.com/sigstore/fulcio "$FULCIO_VERSION"
-go_install_pinned timestamp-server github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server "$TSA_VERSION"
-# rekor-tiles' POSIX-storage server; its package is named posix.
-go_install_pinned posix github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix "$REKOR_TILES_VERSION" rekor-server-posix
+stale=()
+for tool in "${sigstore_tools[@]}"; do
+  read -r bin mod version pkg name <<<"$tool"
+  pinned "$name" "$mod" "$version" || stale+=("$tool")
+done
+if [ ${#stale[@]} -gt 0 ]; then
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  {
+    printf 'module slipway-test-tools\n\ngo 1.26\n\nrequire (\n'
+    for tool in "${sigstore_tools[@]}"; do
+      read -r bin mod version pkg name <<<"$tool"
+      printf '\t%s %s\n' "$mod" "$version"
+    done
+    printf ')\n'
+  } >"$work/go.mod"
+  pkgs=()
+  for tool in "${stale[@]}"; do
+    read -r bin mod version pkg name <<<"$tool"
+    pkgs+=("$pkg")
+  done
+  echo "install-test-deps: go build ${pkgs[*]} (one module: $COSIGN_VERSION $FULCIO_VERSION $TSA_VERSION $REKOR_TILES_VERSION)"
+  mkdir -p "$work/bin"
+  (cd "$work" && GOFLAGS=-mod=mod go build -o "$work/bin/" "${pkgs[@]}")
+  for tool in "${stale[@]}"; do
+    read -r bin mod version pkg name <<<"$tool"
+    mv "$work/bin/$bin" "$gobin/$name"
+    pinned "$name" "$mod" "$version" || die "built $name, but go version -m does not say $mod $version"
+  done
+  rm -rf "$work"
+  trap - EXIT
+fi
 
 # The scanners' own CLIs, at the versions slipway links, for the test that
 # checks slipway's findings agree with theirs (and for make bench).

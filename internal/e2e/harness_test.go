@@ -13,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/slipwayci/slipway/internal/sigstoretest"
 )
 
 // toolTimeout bounds each run of act, gitlab-ci-local or a script: long
@@ -36,7 +34,7 @@ func wantVersion(head string) string {
 
 // requireE2E skips the test unless SLIPWAY_E2E=1, and then fails it if a
 // tool it needs is missing: a gated test that skips itself in CI would
-// pass without testing anything.
+// pass without testing anything. It makes the test parallel.
 func requireE2E(t *testing.T, tools ...string) {
 	t.Helper()
 	if os.Getenv("SLIPWAY_E2E") != "1" {
@@ -47,12 +45,21 @@ func requireE2E(t *testing.T, tools ...string) {
 			t.Fatalf("SLIPWAY_E2E=1 but %s is not on PATH; scripts/install-test-deps.sh installs it", tool)
 		}
 	}
+	// Every end-to-end test runs beside others (go test's -parallel, the
+	// number of CPUs by default): much of each one's time is spent waiting
+	// on tools, registries and settle times, not computing, and one after
+	// another they took 26 minutes on a cold 2-core machine. Each has its
+	// own registries, repository copy, HOME and runc state. The deadline
+	// starts once the test really runs, not while it waits for a slot.
+	t.Parallel()
 	startDeadline(t, testBudget)
 }
 
 func TestMain(m *testing.M) {
-	// The local Sigstore, if a signing test started it, stops with the run.
-	code := sigstoretest.Main(m)
+	// The local Sigstore is leased by the signing tests (sigstoretest.Lease)
+	// and stops when the last of them ends, not with the run: other
+	// packages' tests wait for the machine's one stack meanwhile.
+	code := m.Run()
 	cleanup()
 	os.Exit(code)
 }

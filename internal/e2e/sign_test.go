@@ -96,7 +96,7 @@ func manifestsOf(t *testing.T, dir string) (index string, platforms []string) {
 // a bundle moved to another image.
 func TestPushSignsKeyless(t *testing.T) {
 	requireE2E(t, "git", "docker-registry")
-	s := sigstoretest.Shared(t)
+	s := sigstoretest.Lease(t)
 	sigstoretest.Need(t, "cosign")
 	dir := must(t, pushSample)
 	dist := signDist(t, dir)
@@ -153,7 +153,7 @@ func TestPushSignsKeyless(t *testing.T) {
 // password in it and nothing pushed.
 func TestPushSignsWithKey(t *testing.T) {
 	requireE2E(t, "git", "docker-registry")
-	s := sigstoretest.Shared(t)
+	s := sigstoretest.Lease(t)
 	sigstoretest.Need(t, "cosign")
 	dir := must(t, pushSample)
 	r := registrytest.New(t, registrytest.Options{})
@@ -226,7 +226,7 @@ func TestPushSignsWithKey(t *testing.T) {
 // manifests) and the attestation.
 func TestSignImagePushedByGGCR(t *testing.T) {
 	requireE2E(t, "git", "docker-registry")
-	s := sigstoretest.Shared(t)
+	s := sigstoretest.Lease(t)
 	sigstoretest.Need(t, "cosign")
 	bin := must(t, slipwayBin)
 	r := registrytest.New(t, registrytest.Options{})
@@ -355,7 +355,7 @@ func moveBundles(t *testing.T, r *registrytest.Registry, repo, from, other strin
 // it pushed, and nothing the step printed shows the request token.
 func TestPushActionSignsKeyless(t *testing.T) {
 	requireE2E(t, "act", "git", "rsync", "go", "docker-registry")
-	s := sigstoretest.Shared(t)
+	s := sigstoretest.Lease(t)
 	sigstoretest.Need(t, "cosign")
 	must(t, slipwayBin)
 	r := registrytest.New(t, registrytest.Options{})

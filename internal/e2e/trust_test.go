@@ -65,7 +65,7 @@ environments:
 func newTrustWorld(t *testing.T) *trustWorld {
 	t.Helper()
 	requireE2E(t, "docker-registry", "cosign", "fulcio", "timestamp-server")
-	w := &trustWorld{reg: registrytest.New(t, registrytest.Options{}), stack: sigstoretest.Shared(t), dir: t.TempDir(),
+	w := &trustWorld{reg: registrytest.New(t, registrytest.Options{}), stack: sigstoretest.Lease(t), dir: t.TempDir(),
 		job: sigstoretest.GitHub{Repository: "acme/hello", Ref: "refs/heads/main"}}
 	writeFile(t, filepath.Join(w.dir, "trusted_root.json"), string(w.stack.TrustedRoot))
 	cfg := strings.NewReplacer("ISSUER", w.stack.Issuer.URL, "SUBJECT", w.job.Subject(), "HOST", w.reg.Host).Replace(trustWorldConfig)

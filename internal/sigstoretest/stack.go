@@ -480,3 +480,46 @@ func Main(m *testing.M) int {
 	}
 	return code
 }
+
+var leased struct {
+	sync.Mutex
+	s     *Stack
+	users int
+}
+
+// Lease returns a stack started with Rekor, shared by the tests that hold
+// it at the same time, and stops it when the last of them ends. A package
+// whose tests run in parallel for a long time (the end-to-end tests) uses
+// it rather than Shared: the machine's one stack (see Start) is then free
+// for other test processes while the package runs tests that do not sign.
+// It skips in -short mode.
+func Lease(t testing.TB) *Stack {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("the local Sigstore is not started in -short mode")
+	}
+	Need(t, "fulcio", "timestamp-server", "rekor-server-posix")
+	leased.Lock()
+	defer leased.Unlock()
+	if leased.s == nil {
+		s, err := Start(Options{Rekor: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leased.s = s
+	}
+	s := leased.s
+	leased.users++
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("local Sigstore logs:\n%s", s.Logs())
+		}
+		leased.Lock()
+		defer leased.Unlock()
+		if leased.users--; leased.users == 0 {
+			s.Close()
+			leased.s = nil
+		}
+	})
+	return s
+}
