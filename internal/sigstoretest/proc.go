@@ -130,7 +130,7 @@ func lockTSA(timeout time.Duration) (unlock func(), err error) {
 	held.Lock()
 	defer held.Unlock()
 	if held.n > 0 {
-		return nil, errors.New("this test process already runs a local Sigstore, and timestamp-server allows one per machine; share it with sigstoretest.Shared")
+		return nil, errors.New("this test process already runs a local Sigstore, and timestamp-server allows one per machine; share it with sigstoretest.Shared or sigstoretest.Lease")
 	}
 	release, err := flockTSA(timeout)
 	if err != nil {
