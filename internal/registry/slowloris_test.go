@@ -19,51 +19,44 @@ import (
 // rather than hold the job until CI kills it.
 func TestClientGivesUpOnASlowLoris(t *testing.T) {
 	const idle = 300 * time.Millisecond
-	for _, mode := range registrytest.SlowLorisModes() {
-		t.Run(mode.Name, func(t *testing.T) {
-			s, err := registrytest.NewSlowLoris(mode.SlowLorisOptions)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			c, err := registry.New(registry.Options{
-				Idle:    idle,
-				Backoff: registry.Backoff{Retries: 1, Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			repo, err := c.ParseRepository(s.Host + "/app")
-			if err != nil {
-				t.Fatal(err)
-			}
-			subject := v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}
-			start := time.Now()
-			err = func() error {
-				r, err := c.Dial(t.Context(), repo, registry.DialOptions{})
-				if err != nil {
-					return err
-				}
-				if _, _, _, err := r.Manifest(t.Context(), "latest"); err == nil {
-					t.Error("reading a manifest from a stalled registry succeeded")
-				}
-				_, err = r.Referrers(t.Context(), subject)
-				return err
-			}()
-			took := time.Since(start)
-			var stalled *registry.StalledError
-			if !errors.As(err, &stalled) && !strings.Contains(fmtErr(err), "made no progress for 300ms") {
-				t.Errorf("err = %v, want the client to say the registry stalled", err)
-			}
-			if s.Stalled() == 0 {
-				t.Error("the slow loris saw no request")
-			}
-			// Each operation: two tries of idle, within five times idle.
-			if took > 10*time.Second {
-				t.Errorf("the client took %s to give up", took)
-			}
+	registrytest.EachSlowLoris(t, func(t *testing.T, s *registrytest.SlowLoris) {
+		c, err := registry.New(registry.Options{
+			Idle:    idle,
+			Backoff: registry.Backoff{Retries: 1, Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond},
 		})
-	}
+		if err != nil {
+			t.Fatal(err)
+		}
+		repo, err := c.ParseRepository(s.Host + "/app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject := v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}
+		start := time.Now()
+		err = func() error {
+			r, err := c.Dial(t.Context(), repo, registry.DialOptions{})
+			if err != nil {
+				return err
+			}
+			if _, _, _, err := r.Manifest(t.Context(), "latest"); err == nil {
+				t.Error("reading a manifest from a stalled registry succeeded")
+			}
+			_, err = r.Referrers(t.Context(), subject)
+			return err
+		}()
+		took := time.Since(start)
+		var stalled *registry.StalledError
+		if !errors.As(err, &stalled) && !strings.Contains(fmtErr(err), "made no progress for 300ms") {
+			t.Errorf("err = %v, want the client to say the registry stalled", err)
+		}
+		if s.Stalled() == 0 {
+			t.Error("the slow loris saw no request")
+		}
+		// Each operation: two tries of idle, within five times idle.
+		if took > 10*time.Second {
+			t.Errorf("the client took %s to give up", took)
+		}
+	})
 }
 
 func fmtErr(err error) string {

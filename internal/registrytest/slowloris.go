@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"testing"
 )
 
 // SlowLorisOptions say how a SlowLoris stalls.
@@ -18,20 +19,28 @@ type SlowLorisOptions struct {
 	Trickle bool
 }
 
-// SlowLorisMode is one way of stalling, named for a subtest.
-type SlowLorisMode struct {
-	Name string
-	SlowLorisOptions
-}
-
-// SlowLorisModes are the stalls a registry client must give up on in
-// bounded time: a server that never answers, one that answers the login
-// only, and one that sends half an answer.
-func SlowLorisModes() []SlowLorisMode {
-	return []SlowLorisMode{
+// EachSlowLoris runs test as a subtest of t against a SlowLoris for each
+// stall a registry client must give up on in bounded time: a server that
+// never answers, one that answers the login only, and one that sends half
+// an answer.
+func EachSlowLoris(t *testing.T, test func(t *testing.T, s *SlowLoris)) {
+	t.Helper()
+	for _, mode := range []struct {
+		name string
+		o    SlowLorisOptions
+	}{
 		{"never answers", SlowLorisOptions{}},
 		{"answers the login only", SlowLorisOptions{AnswerPing: true}},
 		{"sends half an answer", SlowLorisOptions{AnswerPing: true, Trickle: true}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			s, err := NewSlowLoris(mode.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			test(t, s)
+		})
 	}
 }
 

@@ -448,10 +448,7 @@ var shared struct {
 // -short mode.
 func Shared(t testing.TB) *Stack {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("the local Sigstore is not started in -short mode")
-	}
-	Need(t, "fulcio", "timestamp-server", "rekor-server-posix")
+	needStack(t)
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.s == nil && shared.err == nil {
@@ -460,12 +457,26 @@ func Shared(t testing.TB) *Stack {
 	if shared.err != nil {
 		t.Fatal(shared.err)
 	}
+	logsOnFailure(t, shared.s)
+	return shared.s
+}
+
+// needStack skips t in -short mode, and without the programs as Need does.
+func needStack(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("the local Sigstore is not started in -short mode")
+	}
+	Need(t, "fulcio", "timestamp-server", "rekor-server-posix")
+}
+
+// logsOnFailure shows the stack's logs when t fails, where they explain it.
+func logsOnFailure(t testing.TB, s *Stack) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("local Sigstore logs:\n%s", shared.s.Logs())
+			t.Logf("local Sigstore logs:\n%s", s.Logs())
 		}
 	})
-	return shared.s
 }
 
 // Main runs a package's tests and then stops the shared stack, if they
@@ -495,10 +506,7 @@ var leased struct {
 // It skips in -short mode.
 func Lease(t testing.TB) *Stack {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("the local Sigstore is not started in -short mode")
-	}
-	Need(t, "fulcio", "timestamp-server", "rekor-server-posix")
+	needStack(t)
 	leased.Lock()
 	defer leased.Unlock()
 	if leased.s == nil {
@@ -511,9 +519,6 @@ func Lease(t testing.TB) *Stack {
 	s := leased.s
 	leased.users++
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("local Sigstore logs:\n%s", s.Logs())
-		}
 		leased.Lock()
 		defer leased.Unlock()
 		if leased.users--; leased.users == 0 {
@@ -521,5 +526,6 @@ func Lease(t testing.TB) *Stack {
 			leased.s = nil
 		}
 	})
+	logsOnFailure(t, s) // runs before the cleanup above
 	return s
 }
