@@ -147,15 +147,15 @@ func (e *registryEvidence) Promotions(ctx context.Context, env string) ([]Promot
 	if err != nil {
 		return nil, err
 	}
-	var c counts
-	if e.verifier != nil {
-		c = h.signedBy(e.verifier, e.now())
+	if e.verifier == nil {
+		return h.Promotions(ctx, e.digest, nil)
 	}
-	proms, err := h.Promotions(ctx, e.digest, c)
-	if err != nil || e.verifier == nil || len(proms) == 0 {
+	records := h.signedBy(e.verifier, e.now())
+	proms, err := h.Promotions(ctx, e.digest, records.signs)
+	if err != nil || len(proms) == 0 {
 		return proms, err
 	}
-	signed, err := e.signedRecords(ctx, h)
+	signed, err := records.of(ctx, e.digest)
 	if err != nil {
 		return nil, err
 	}
@@ -173,12 +173,6 @@ func (e *registryEvidence) Promotions(ctx context.Context, env string) ([]Promot
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// signedRecords verifies the promotion record bundles attached to the
-// digest in h's repository.
-func (e *registryEvidence) signedRecords(ctx context.Context, h *History) (map[v1.Hash]time.Time, error) {
-	return h.SignedRecords(ctx, e.digest, e.verifier, e.now())
 }
 
 // SignedRecords verifies the promotion record bundles attached to digest

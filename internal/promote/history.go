@@ -180,24 +180,46 @@ func (h *History) Entries(ctx context.Context) ([]*Entry, error) {
 // counts says whether a record counts; a nil counts counts every record.
 type counts func(ctx context.Context, e *Entry) (bool, error)
 
-// signedBy counts only the records whose statement a bundle verified under
-// v signs, reading each promoted digest's bundles once. Under trust:
-// anyone who can push to the repository can append a record, and an
-// unsigned rollback must undo nothing.
-func (h *History) signedBy(v *trust.Verifier, now time.Time) counts {
-	byDigest := map[v1.Hash]map[v1.Hash]time.Time{}
-	return func(ctx context.Context, e *Entry) (bool, error) {
-		signed, ok := byDigest[e.Digest]
-		if !ok {
-			var err error
-			if signed, err = h.SignedRecords(ctx, e.Digest, v, now); err != nil {
-				return false, err
-			}
-			byDigest[e.Digest] = signed
-		}
-		_, ok = signed[e.statement.Digest]
-		return ok, nil
+// signedRecords reads the bundles that sign a digest's promotion records
+// and verifies them under v (SignedRecords), once per digest: the walks
+// that decide what counts, and the checks after them, ask for the same
+// digests again.
+type signedRecords struct {
+	h        *History
+	v        *trust.Verifier
+	now      time.Time
+	byDigest map[v1.Hash]map[v1.Hash]time.Time
+}
+
+// signedBy returns h's records as v verifies them. Under trust: anyone who
+// can push to the repository can append a record, and an unsigned
+// rollback must undo nothing.
+func (h *History) signedBy(v *trust.Verifier, now time.Time) *signedRecords {
+	return &signedRecords{h: h, v: v, now: now, byDigest: map[v1.Hash]map[v1.Hash]time.Time{}}
+}
+
+// of returns the digests of digest's record statements that verify, with
+// each signature's earliest time.
+func (s *signedRecords) of(ctx context.Context, digest v1.Hash) (map[v1.Hash]time.Time, error) {
+	if signed, ok := s.byDigest[digest]; ok {
+		return signed, nil
 	}
+	signed, err := s.h.SignedRecords(ctx, digest, s.v, s.now)
+	if err != nil {
+		return nil, err
+	}
+	s.byDigest[digest] = signed
+	return signed, nil
+}
+
+// signs is the counts that counts only e's record being signed.
+func (s *signedRecords) signs(ctx context.Context, e *Entry) (bool, error) {
+	signed, err := s.of(ctx, e.Digest)
+	if err != nil {
+		return false, err
+	}
+	_, ok := signed[e.statement.Digest]
+	return ok, nil
 }
 
 // undoes reports whether e is a rollback that c counts.

@@ -377,8 +377,10 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 			return nil, fault.Invalidf("nothing to roll back: %s has no promotions yet", env.Name)
 		}
 		var c counts
+		var records *signedRecords
 		if verifier != nil {
-			c = h.signedBy(verifier, o.Eval.Now())
+			records = h.signedBy(verifier, o.Eval.Now())
+			c = records.signs
 		}
 		eff, err := h.inEffect(ctx, head, 2, c)
 		if err != nil {
@@ -388,14 +390,14 @@ func Rollback(ctx context.Context, o Options) (*Result, error) {
 			return nil, fault.Invalidf("nothing to roll back to: %s has one promotion in effect (%s)", env.Name, head.Digest)
 		}
 		cur, prev := eff[0], eff[1]
-		if verifier != nil {
+		if records != nil {
 			// Under trust:, only a promotion a trusted identity recorded
 			// is one to return to: anyone who can push here can append.
-			signed, err := h.SignedRecords(ctx, prev.Digest, verifier, o.Eval.Now())
+			signed, err := records.signs(ctx, prev)
 			if err != nil {
 				return nil, err
 			}
-			if _, ok := signed[prev.statement.Digest]; !ok {
+			if !signed {
 				return nil, &Refused{Failing: []Verdict{{Gate: "rollback", Evidence: prev.Ref.String(),
 					Detail: fmt.Sprintf("the record of %s (#%d) that it would return to is not signed by a trusted identity", prev.Digest, prev.Sequence)}}}
 			}
