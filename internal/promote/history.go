@@ -317,8 +317,9 @@ func (h *History) Promotions(ctx context.Context, digest v1.Hash, c counts) ([]P
 // its entry; build returns nil when there is nothing to add (the digest is
 // there already), and Append returns nil too, having made the tags agree.
 //
-// Each attempt reads the head, writes the record naming it, points the
-// head tag at the record and reads the tag back. If another promotion's
+// Each attempt reads the head, writes the record naming it, reads the head
+// again (starting over if it moved), points the head tag at the record and
+// reads the tag back. If another promotion's
 // record is there instead and ours is not in the history behind it, that
 // one won: ours stays attached to its digest but outside the history, and
 // the attempt starts over from the new head. (If ours is behind it, the
@@ -355,6 +356,18 @@ func (h *History) Append(ctx context.Context, build func(ctx context.Context, he
 		e, err := h.write(ctx, rec)
 		if err != nil {
 			return nil, err
+		}
+		// Building and writing the record can take longer than a rival's
+		// settle time (a rollback walks the history). Read the head again
+		// right before moving it, so that our head write lands within one
+		// round trip of a read that still found the head we build on: a
+		// rival that wrote in between has not finished settling, and its
+		// last check sees ours.
+		if now, ok, err := h.headRef(ctx); err != nil {
+			return nil, err
+		} else if ok != (head != nil) || head != nil && now != head.Ref {
+			h.Races.Add(1)
+			continue
 		}
 		if err := h.tag(ctx, HeadTag(h.env), e.Ref); err != nil {
 			return nil, err

@@ -565,3 +565,49 @@ func TestRivalChainedOntoOursIsNoLostRace(t *testing.T) {
 		t.Errorf("staging names %s, want B, the head", names[got])
 	}
 }
+
+// A promotion whose record takes longer to build than a rival's whole
+// append (a rollback walks the history; gates read evidence) must not move
+// the head over the rival's record once the rival has reported it: ours
+// is appended after it instead.
+func TestSlowBuildDoesNotDisplaceAFinishedRival(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a, b := f.publish(t, "staging", false), f.publish(t, "staging", false)
+	names := map[string]string{a.DigestStr(): "A", b.DigestStr(): "B"}
+	open := func() *History {
+		o := f.options("staging", name.Digest{})
+		h, err := o.history(ctx, f.cfg.Environments["staging"], true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	record := func(d name.Digest) *Record {
+		return &Record{Repository: d.Context().String(), Digest: d.DigestStr(), Tags: []string{"staging"}, Gates: []Verdict{}}
+	}
+	var rival *Entry
+	var rivalErr error
+	builds := 0
+	slow := open()
+	ours, err := slow.Append(ctx, func(ctx context.Context, head *Entry) (*Record, error) {
+		if builds++; builds == 1 {
+			// The rival starts after our read of the head and reports its
+			// record before we have built ours.
+			rival, rivalErr = open().Append(ctx, func(context.Context, *Entry) (*Record, error) { return record(b), nil })
+		}
+		return record(a), nil
+	})
+	if err != nil || rivalErr != nil {
+		t.Fatalf("ours: %v; rival: %v", err, rivalErr)
+	}
+	if rival == nil || rival.Sequence != 1 {
+		t.Fatalf("the rival reported %+v, want record #1", rival)
+	}
+	if diff := cmp.Diff([]string{"#1 B promote", "#2 A promote"}, f.summarize(t, "staging", names)); diff != "" {
+		t.Errorf("history (-want +got):\n%s", diff)
+	}
+	if ours.Sequence != 2 || slow.Races.Load() != 1 {
+		t.Errorf("ours is record #%d after %d races, want #2 after one", ours.Sequence, slow.Races.Load())
+	}
+}
