@@ -6,22 +6,17 @@
 #   bench/scan/install-clis.sh [DIR]    # default $TMPDIR/slipway-scan-clis
 #   SLIPWAY_SCAN_CLIS=DIR GOEXPERIMENT=jsonv2 go test ./internal/scan/trivy -run Agrees
 #
-# trivy is built in a scratch module that starts from slipway's own go.mod,
-# so the trivy packages it shares with slipway-scan resolve to the same
-# versions, and with the flags make test and the end-to-end tests build
-# slipway-scan with (-trimpath, CGO_ENABLED=0, GOEXPERIMENT=jsonv2): on a
-# cold machine trivy's several thousand packages then compile once, not
-# twice. The command is trivy's, at the version slipway links; only
-# modules trivy needs beyond slipway's are added, at the versions trivy's
-# go.mod names.
-#
-# govulncheck and gosec are each built in a scratch module that requires
-# only it, so they get the dependencies their own go.mod names (as go install cmd@version would; that
-# needs the proxy's version list, which is not always served). gosec's
-# command imports an AI "autofix" whose dependency github.com/pb33f/go-yaml
-# v0.1.1 the proxy does not serve: in its scratch module that one module is
-# replaced by go.yaml.in/yaml/v3, the API it forks; the scanning code is
-# gosec's own.
+# Each is built in a scratch module that starts from slipway's own go.mod,
+# so the packages it shares with slipway-scan resolve to the same versions,
+# and with the flags make test and the end-to-end tests build slipway with
+# (-trimpath, CGO_ENABLED=0, GOEXPERIMENT=jsonv2): on a cold machine
+# trivy's several thousand packages, and most of gosec's and govulncheck's,
+# then compile once, not twice. Each command is its own release's code, at
+# the version slipway links; only modules a command needs beyond slipway's
+# are added, at the versions its go.mod names. gosec's command imports an
+# AI "autofix" whose dependency github.com/pb33f/go-yaml v0.1.1 the proxy
+# does not serve: that one module is replaced by go.yaml.in/yaml/v3, the
+# API it forks; the scanning code is gosec's own.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -36,39 +31,26 @@ version() {
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 
-# build MODULE PACKAGE [GOEXPERIMENT] builds PACKAGE of MODULE at go.mod's
-# version into $dir.
-build() {
-  local mod="$1" pkg="$2" exp="${3:-}" work
-  work="$(mktemp -d "$scratch/build.XXXXXX")"
-  printf 'module scratch\n\ngo 1.26\n\nrequire %s %s\n' "$mod" "$(version "$mod")" >"$work/go.mod"
-  echo "install-clis: $(basename "$pkg") $(version "$mod")" >&2
-  (cd "$work" && GOFLAGS=-mod=mod GOEXPERIMENT="$exp" go build -o "$dir/" "$pkg")
-}
-
-build golang.org/x/vuln golang.org/x/vuln/cmd/govulncheck
-
-echo "install-clis: trivy $(version github.com/aquasecurity/trivy) (slipway's module graph)" >&2
-trivy_work="$(mktemp -d "$scratch/trivy.XXXXXX")"
-sed 's#^module .*#module scratch#' "$root/go.mod" >"$trivy_work/go.mod"
-cp "$root/go.sum" "$trivy_work/go.sum"
-(cd "$trivy_work" && GOFLAGS=-mod=mod CGO_ENABLED=0 GOEXPERIMENT=jsonv2 go build -trimpath -o "$dir/" github.com/aquasecurity/trivy/cmd/trivy)
-
-gosec="$(version github.com/securego/gosec/v2)"
-echo "install-clis: gosec $gosec" >&2
 yamlv3="$(cd "$root" && go mod download -json go.yaml.in/yaml/v3@v3.0.5 | awk -F'"' '$2 == "Dir" { print $4 }')"
 cp -r "$yamlv3" "$scratch/goyaml"
 chmod -R u+w "$scratch/goyaml"
 printf 'module github.com/pb33f/go-yaml\n\ngo 1.16\n' >"$scratch/goyaml/go.mod"
-cat >"$scratch/go.mod" <<MOD
-module gosecbuild
 
-go 1.26
+work="$scratch/build"
+mkdir "$work"
+sed 's#^module .*#module scratch#' "$root/go.mod" >"$work/go.mod"
+printf '\nreplace github.com/pb33f/go-yaml => ../goyaml\n' >>"$work/go.mod"
+cp "$root/go.sum" "$work/go.sum"
 
-require github.com/securego/gosec/v2 $gosec
+# build MODULE PACKAGE builds PACKAGE of MODULE, at go.mod's version, into
+# $dir.
+build() {
+  echo "install-clis: $(basename "$2") $(version "$1") (slipway's module graph)" >&2
+  (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 GOEXPERIMENT=jsonv2 go build -trimpath -o "$dir/" "$2")
+}
 
-replace github.com/pb33f/go-yaml => ./goyaml
-MOD
-(cd "$scratch" && GOFLAGS=-mod=mod GOBIN="$dir" go install github.com/securego/gosec/v2/cmd/gosec)
+build github.com/aquasecurity/trivy github.com/aquasecurity/trivy/cmd/trivy
+build golang.org/x/vuln golang.org/x/vuln/cmd/govulncheck
+build github.com/securego/gosec/v2 github.com/securego/gosec/v2/cmd/gosec
 
 ls -l "$dir"

@@ -21,7 +21,6 @@ func TestDemo(t *testing.T) {
 	// make build compiles with the flags of the run's shared builds: with
 	// those done, it only links.
 	must(t, slipwayBin)
-	must(t, slipwayScanBin)
 	root := must(t, repoRoot)
 	files := map[string]string{"Makefile": readFile(t, filepath.Join(root, "Makefile"))}
 	err := filepath.WalkDir(filepath.Join(root, "testdata", "scan"), func(p string, d fs.DirEntry, err error) error {

@@ -90,7 +90,7 @@ check:
 func TestGitLabPipeline(t *testing.T) {
 	requireE2E(t, "gitlab-ci-local", "git", "rsync", "go", "docker-registry")
 	// slipway-scan needs GOEXPERIMENT=jsonv2 to scan the image with trivy.
-	bin := must(t, slipwayScanBin)
+	bin := must(t, slipwayBin)
 	a := registrytest.Auth{User: "ci", Password: "gl-Pa55word-e2e"}
 	r := registrytest.New(t, registrytest.Options{Users: map[string]string{a.User: a.Password}})
 	repo, head := newRepo(t, map[string]string{

@@ -104,19 +104,15 @@ func sharedTempDir(prefix string) (string, error) {
 	return dir, nil
 }
 
-// slipwayBin builds the slipway binaries once per run, into a temporary
-// directory rather than the work tree, which other people share.
+// slipwayBin builds every slipway binary once per run, into a temporary
+// directory rather than the work tree, which other people share, and as a
+// release, the Dockerfile and the actions' source installs build them:
+// with GOEXPERIMENT=jsonv2, so that slipway-scan links trivy and can scan
+// images. make test vets and tests with the same experiment, so this
+// build mostly links; on its own, the first on a machine compiles trivy
+// and its dependencies: minutes.
 var slipwayBin = sync.OnceValues(func() (string, error) {
-	return buildSlipway("slipway-e2e-bin-")
-})
-
-// slipwayScanBin builds every slipway binary once per run with
-// GOEXPERIMENT=jsonv2, as the actions that scan install them from source
-// and as a release is built, so that slipway-scan links trivy and can scan
-// images (slipwayBin's cannot). The first build on a machine compiles
-// trivy and its dependencies: minutes.
-var slipwayScanBin = sync.OnceValues(func() (string, error) {
-	return buildSlipway("slipway-e2e-jsonv2-bin-", "GOEXPERIMENT=jsonv2")
+	return buildSlipway("slipway-e2e-bin-", "GOEXPERIMENT=jsonv2")
 })
 
 // buildSlipway builds ./cmd/... into a directory shared by the run, with

@@ -38,8 +38,6 @@ func TestRelease(t *testing.T) {
 	// Cold, the darwin and windows builds compile their dependencies.
 	budget(t, coldBuildTimeout+5*time.Minute)
 	bin := must(t, slipwayBin)
-	// This machine's is the run's shared jsonv2 build, compiled once.
-	must(t, slipwayScanBin)
 	root := must(t, repoRoot)
 	step := releaseBuildStep(t, root)
 

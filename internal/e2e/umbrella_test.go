@@ -84,7 +84,7 @@ func TestUmbrellaAction(t *testing.T) {
 	// The action builds slipway with GOEXPERIMENT=jsonv2 from its own
 	// source; building it here first, the same way, fails fast on a broken
 	// tree and fills the build cache that act's run then finds warm.
-	must(t, slipwayScanBin)
+	must(t, slipwayBin)
 
 	a := registrytest.Auth{User: "ci", Password: "act-Umbrella-Pa55"}
 	r := registrytest.New(t, registrytest.Options{Users: map[string]string{a.User: a.Password}})
