@@ -84,7 +84,7 @@ var setup = sync.OnceValues(func() (*transcriptEnv, error) {
 		// the same way on every machine, and shows in the transcript.
 		"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY=",
 	}
-	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY", "GOTOOLCHAIN", "GOROOT"} {
+	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY", "GOTOOLCHAIN", "GOEXPERIMENT", "GOROOT"} {
 		if v, err := exec.Command("go", "env", k).Output(); err == nil && len(bytes.TrimSpace(v)) > 0 {
 			e.environ = append(e.environ, k+"="+string(bytes.TrimSpace(v)))
 			if k == "GOROOT" {

@@ -150,9 +150,13 @@ func binaryAt(bi *debug.BuildInfo, a record.Artifact, rec *record.Record, target
 		main.Version = "v" + rec.Version
 	}
 	bin.modules = append(bin.modules, goModule(main.Path, main.Version, main.Sum))
-	std := strings.TrimPrefix(bi.GoVersion, "go")
+	// The standard library is the release's: a build with an experiment
+	// (GOEXPERIMENT=jsonv2 says "go1.26.8 X:jsonv2") links the same
+	// packages, and the experiment stays in the binary's golang:version.
+	release := record.GoRelease(bi.GoVersion)
+	std := strings.TrimPrefix(release, "go")
 	bin.modules = append(bin.modules, component{
-		ref: "pkg:golang/stdlib@" + std, name: "stdlib", version: bi.GoVersion, kind: "library",
+		ref: "pkg:golang/stdlib@" + std, name: "stdlib", version: release, kind: "library",
 		purl: "pkg:golang/stdlib@" + std, supplier: "Organization: The Go Authors",
 	})
 	for _, d := range bi.Deps {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 
@@ -251,7 +252,10 @@ func TestBinaryModules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bi.GoVersion = "go1.26.8" // ParseBuildInfo leaves it unset
+	// ParseBuildInfo leaves it unset. A build with GOEXPERIMENT=jsonv2, as
+	// slipway's own release is, says so after the release; the standard
+	// library is still go1.26.8's.
+	bi.GoVersion = "go1.26.8 X:jsonv2"
 	bin := binaryOf(bi, record.Artifact{Name: "api", Path: "api_linux_amd64/api", SHA256: "ab"}, &record.Record{Version: "1.2.3"})
 	type mod struct{ Name, Version, Purl, SHA256 string }
 	var got []mod
@@ -267,6 +271,9 @@ func TestBinaryModules(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("modules (-want +got):\n%s", diff)
+	}
+	if !slices.Contains(bin.props, [2]string{"golang:version", "go1.26.8 X:jsonv2"}) {
+		t.Errorf("the binary's properties %q lack the Go version it states, experiment included", bin.props)
 	}
 	if bin.file != "/usr/local/bin/api" || bin.sha256 != "ab" {
 		t.Errorf("binary at %s with hash %s", bin.file, bin.sha256)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/slipwayci/slipway/internal/safefile"
 )
@@ -97,4 +98,13 @@ func (r *Record) Save(dir string) error {
 		return fmt.Errorf("encoding record: %w", err)
 	}
 	return safefile.Write(filepath.Join(dir, File), append(data, '\n'), 0o644)
+}
+
+// GoRelease is the Go release that a version, as a toolchain or a binary's
+// build information states it, names, without the experiments that may
+// follow it: "go1.26.8" of "go1.26.8 X:jsonv2" or "go1.26.8-X:jsonv2".
+func GoRelease(v string) string {
+	v, _, _ = strings.Cut(strings.TrimSpace(v), " ")
+	v, _, _ = strings.Cut(v, "-X:")
+	return v
 }

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/mod/modfile"
 
+	"github.com/slipwayci/slipway/internal/record"
 	"github.com/slipwayci/slipway/internal/report"
 )
 
@@ -110,16 +111,7 @@ func (g *origin) ours(b Binary) (why string, ok bool) {
 // sameToolchain reports whether b was built with the Go release whose
 // standard library the source analysis read.
 func (g *origin) sameToolchain(b Binary) bool {
-	return goRelease(b.Info.GoVersion) == goRelease(g.goVersion)
-}
-
-// goRelease is the Go release of a version as the toolchain or a binary
-// states it, without the experiments that may follow: "go1.26.8" of
-// "go1.26.8-X:jsonv2" or "go1.26.8 X:jsonv2".
-func goRelease(v string) string {
-	v, _, _ = strings.Cut(strings.TrimSpace(v), " ")
-	v, _, _ = strings.Cut(v, "-X:")
-	return v
+	return record.GoRelease(b.Info.GoVersion) == record.GoRelease(g.goVersion)
 }
 
 // settleReachability makes the source analysis's verdict the one that
@@ -142,7 +134,7 @@ func settleReachability(results []*Result) {
 			if src == nil {
 				continue
 			}
-			linked := map[string]string{"stdlib": "v" + strings.TrimPrefix(goRelease(b.Info.GoVersion), "go")}
+			linked := map[string]string{"stdlib": "v" + strings.TrimPrefix(record.GoRelease(b.Info.GoVersion), "go")}
 			for _, d := range b.Info.Deps {
 				v := d.Version
 				if d.Replace != nil {
