@@ -66,6 +66,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+if ! command -v act >/dev/null 2>&1 || ! act --version 2>/dev/null | grep -q "${ACT_VERSION#v}"; then
+  echo "install-test-deps: go install github.com/nektos/act@${ACT_VERSION}"
+  go install "github.com/nektos/act@${ACT_VERSION}"
+fi
+
+if ! command -v kustomize >/dev/null 2>&1 || ! kustomize version 2>/dev/null | grep -q "${KUSTOMIZE_VERSION}"; then
+  echo "install-test-deps: go install sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
+  go install "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
+fi
+
 if $need_gitlab_ci_local; then
   # A global install where npm's global prefix is writable (root, or a
   # user's own prefix); Debian's npm has /usr, root's, so a user gets it
@@ -87,93 +97,74 @@ if $need_gitlab_ci_local; then
     die "installed gitlab-ci-local $GITLAB_CI_LOCAL_VERSION into $npm_prefix, but it does not run"
 fi
 
-# What is compiled from source comes in two parts, one after the other:
-# the test tools built as their own releases are (act, kustomize, the
-# Sigstore programs), and the scanners' CLIs, built with slipway's module
-# graph and flags. Side by side they took a fifth longer on a 2-core
-# machine than in turn: each compile is CPU-bound already, and two builds at
-# once spent the difference in the kernel.
-go_tools() {
-  if ! command -v act >/dev/null 2>&1 || ! act --version 2>/dev/null | grep -q "${ACT_VERSION#v}"; then
-    echo "install-test-deps: go install github.com/nektos/act@${ACT_VERSION}"
-    go install "github.com/nektos/act@${ACT_VERSION}"
-  fi
+# The Go tools below are built one after the other. Side by side (the
+# Sigstore programs beside the scanner CLIs) they took a fifth longer on a
+# 2-core machine: each build is CPU-bound already.
 
-  if ! command -v kustomize >/dev/null 2>&1 || ! kustomize version 2>/dev/null | grep -q "${KUSTOMIZE_VERSION}"; then
-    echo "install-test-deps: go install sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
-    go install "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
-  fi
-
-  # The four Sigstore programs are built together, in one scratch module
-  # that requires the four pinned versions: they share most of their
-  # dependencies (gRPC, protobuf, the cloud KMS SDKs, sigstore/sigstore), and
-  # built one by one each compiled its own versions of them, about ten
-  # minutes on a cold 2-core machine. In one module the shared ones resolve
-  # to the highest version any of the four asks for, as Go's minimal version
-  # selection does for any program built with another, and compile once.
-  # Each program's own code is exactly its release's; cosign keeps the
-  # sigstore-go its release names (only it requires one), so its checks stay
-  # independent of slipway's. A binary is rebuilt only when `go version -m`
-  # says it is not the pinned version.
-  sigstore_tools=(
-    "cosign github.com/sigstore/cosign/v3 $COSIGN_VERSION github.com/sigstore/cosign/v3/cmd/cosign cosign"
-    "fulcio github.com/sigstore/fulcio $FULCIO_VERSION github.com/sigstore/fulcio fulcio"
-    "timestamp-server github.com/sigstore/timestamp-authority/v2 $TSA_VERSION github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server timestamp-server"
-    # rekor-tiles' POSIX-storage server; its package is named posix.
-    "posix github.com/sigstore/rekor-tiles/v2 $REKOR_TILES_VERSION github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix rekor-server-posix"
-  )
-  # pinned NAME MODULE VERSION reports whether GOBIN/NAME was built from
-  # MODULE at VERSION, as its main module (go install) or a dependency (the
-  # scratch module).
-  pinned() {
-    [ -x "$gobin/$1" ] && go version -m "$gobin/$1" 2>/dev/null | grep -qE "^\s+(mod|dep)\s+$2\s+$3(\s|$)"
-  }
-  stale=()
-  for tool in "${sigstore_tools[@]}"; do
+# The four Sigstore programs are built together, in one scratch module
+# that requires the four pinned versions: they share most of their
+# dependencies (gRPC, protobuf, the cloud KMS SDKs, sigstore/sigstore), and
+# built one by one each compiled its own versions of them, about ten
+# minutes on a cold 2-core machine. In one module the shared ones resolve
+# to the highest version any of the four asks for, as Go's minimal version
+# selection does for any program built with another, and compile once.
+# Each program's own code is exactly its release's; cosign keeps the
+# sigstore-go its release names (only it requires one), so its checks stay
+# independent of slipway's. A binary is rebuilt only when `go version -m`
+# says it is not the pinned version.
+sigstore_tools=(
+  "cosign github.com/sigstore/cosign/v3 $COSIGN_VERSION github.com/sigstore/cosign/v3/cmd/cosign cosign"
+  "fulcio github.com/sigstore/fulcio $FULCIO_VERSION github.com/sigstore/fulcio fulcio"
+  "timestamp-server github.com/sigstore/timestamp-authority/v2 $TSA_VERSION github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server timestamp-server"
+  # rekor-tiles' POSIX-storage server; its package is named posix.
+  "posix github.com/sigstore/rekor-tiles/v2 $REKOR_TILES_VERSION github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix rekor-server-posix"
+)
+# pinned NAME MODULE VERSION reports whether GOBIN/NAME was built from
+# MODULE at VERSION, as its main module (go install) or a dependency (the
+# scratch module).
+pinned() {
+  [ -x "$gobin/$1" ] && go version -m "$gobin/$1" 2>/dev/null | grep -qE "^\s+(mod|dep)\s+$2\s+$3(\s|$)"
+}
+stale=()
+for tool in "${sigstore_tools[@]}"; do
+  read -r bin mod version pkg name <<<"$tool"
+  pinned "$name" "$mod" "$version" || stale+=("$tool")
+done
+if [ ${#stale[@]} -gt 0 ]; then
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  {
+    printf 'module slipway-test-tools\n\ngo 1.26\n\nrequire (\n'
+    for tool in "${sigstore_tools[@]}"; do
+      read -r bin mod version pkg name <<<"$tool"
+      printf '\t%s %s\n' "$mod" "$version"
+    done
+    printf ')\n'
+  } >"$work/go.mod"
+  pkgs=()
+  for tool in "${stale[@]}"; do
     read -r bin mod version pkg name <<<"$tool"
-    pinned "$name" "$mod" "$version" || stale+=("$tool")
+    pkgs+=("$pkg")
   done
-  if [ ${#stale[@]} -gt 0 ]; then
-    work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
-    {
-      printf 'module slipway-test-tools\n\ngo 1.26\n\nrequire (\n'
-      for tool in "${sigstore_tools[@]}"; do
-        read -r bin mod version pkg name <<<"$tool"
-        printf '\t%s %s\n' "$mod" "$version"
-      done
-      printf ')\n'
-    } >"$work/go.mod"
-    pkgs=()
-    for tool in "${stale[@]}"; do
-      read -r bin mod version pkg name <<<"$tool"
-      pkgs+=("$pkg")
-    done
-    echo "install-test-deps: go build ${pkgs[*]} (one module: $COSIGN_VERSION $FULCIO_VERSION $TSA_VERSION $REKOR_TILES_VERSION)"
-    mkdir -p "$work/bin"
-    (cd "$work" && GOFLAGS=-mod=mod go build -o "$work/bin/" "${pkgs[@]}")
-    for tool in "${stale[@]}"; do
-      read -r bin mod version pkg name <<<"$tool"
-      mv "$work/bin/$bin" "$gobin/$name"
-      pinned "$name" "$mod" "$version" || die "built $name, but go version -m does not say $mod $version"
-    done
-    rm -rf "$work"
-    trap - EXIT
-  fi
-}
+  echo "install-test-deps: go build ${pkgs[*]} (one module: $COSIGN_VERSION $FULCIO_VERSION $TSA_VERSION $REKOR_TILES_VERSION)"
+  mkdir -p "$work/bin"
+  (cd "$work" && GOFLAGS=-mod=mod go build -o "$work/bin/" "${pkgs[@]}")
+  for tool in "${stale[@]}"; do
+    read -r bin mod version pkg name <<<"$tool"
+    mv "$work/bin/$bin" "$gobin/$name"
+    pinned "$name" "$mod" "$version" || die "built $name, but go version -m does not say $mod $version"
+  done
+  rm -rf "$work"
+  trap - EXIT
+fi
 
-scan_clis() {
-  # The scanners' own CLIs, at the versions slipway links, for the test that
-  # checks slipway's findings agree with theirs (and for make bench).
-  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-  scan_clis="${SLIPWAY_SCAN_CLIS:-$gopath/slipway-scan-clis}"
-  want="$(grep -E '^\s*(github.com/aquasecurity/trivy|golang.org/x/vuln|github.com/securego/gosec/v2) ' "$root/go.mod" | tr -s ' \t' ' ')"
-  if [ "$(cat "$scan_clis/versions" 2>/dev/null)" != "$want" ]; then
-    echo "install-test-deps: trivy, govulncheck and gosec CLIs into $scan_clis"
-    bash "$root/bench/scan/install-clis.sh" "$scan_clis" >/dev/null
-    printf '%s\n' "$want" >"$scan_clis/versions"
-  fi
-}
-
-go_tools
-scan_clis
+# The scanners' own CLIs, at the versions slipway links, for the test that
+# checks slipway's findings agree with theirs (and for make bench).
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+scan_clis="${SLIPWAY_SCAN_CLIS:-$gopath/slipway-scan-clis}"
+want="$(grep -E '^\s*(github.com/aquasecurity/trivy|golang.org/x/vuln|github.com/securego/gosec/v2) ' "$root/go.mod" | tr -s ' \t' ' ')"
+if [ "$(cat "$scan_clis/versions" 2>/dev/null)" != "$want" ]; then
+  echo "install-test-deps: trivy, govulncheck and gosec CLIs into $scan_clis"
+  bash "$root/bench/scan/install-clis.sh" "$scan_clis" >/dev/null
+  printf '%s\n' "$want" >"$scan_clis/versions"
+fi
